@@ -1,0 +1,62 @@
+"""The API without any worker: readiness and predictions answer 503 promptly."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import replace
+
+import pytest
+from PIL import Image
+
+from tests.support import EmbeddedRedis, base_settings
+
+
+@pytest.fixture(scope="module")
+def lonely_client(tmp_path_factory):
+    from api import create_app
+
+    server = EmbeddedRedis()
+    settings = base_settings(
+        tmp_path_factory.mktemp("lonely"), server.url, tmp_path_factory.mktemp("m")
+    )
+    settings = replace(settings, predict_timeout_s=3.0)
+    app = create_app({"TESTING": True}, settings=settings)
+    yield app.test_client()
+    server.close()
+
+
+def _png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), (200, 30, 30)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_prediction_without_worker(lonely_client):
+    response = lonely_client.post(
+        "/v1/predictions", data=_png(), content_type="image/png"
+    )
+    assert response.status_code == 503
+    assert "worker" in response.get_json()["message"]
+
+
+def test_readyz_without_worker(lonely_client):
+    response = lonely_client.get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json()["status"] == "not ready"
+
+
+def test_healthz_without_worker(lonely_client):
+    assert lonely_client.get("/healthz").status_code == 200
+
+
+def test_models_without_worker(lonely_client):
+    assert lonely_client.get("/v1/models").status_code == 503
+
+
+def test_redis_unreachable(tmp_path):
+    from api import create_app
+
+    settings = base_settings(tmp_path, "redis+socket:///nonexistent/redis.sock", tmp_path)
+    client = create_app({"TESTING": True}, settings=settings).test_client()
+    response = client.post("/v1/predictions", data=_png(), content_type="image/png")
+    assert response.status_code == 503
