@@ -9,6 +9,8 @@ from flask import Flask
 from flask_smorest import Api
 
 from services.config import Settings, load_settings
+from services.storage.engine import make_engine
+from services.storage.repositories import Repository
 from worker.celery_app import create_celery
 
 logger = logging.getLogger(__name__)
@@ -21,7 +23,7 @@ def create_app(
     test_config: dict[str, Any] | None = None, settings: Settings | None = None
 ) -> Flask:
     """Build the API application from settings (default: the environment)."""
-    from api import docs, health, predictions
+    from api import docs, health, jobs, predictions
     from api.auth import install_auth
     from api.broker import WorkerClient
     from api.errors import register_error_handlers
@@ -42,6 +44,9 @@ def create_app(
     if test_config:
         app.config.update(test_config)
 
+    app.extensions["failcat_repository"] = Repository(
+        make_engine(settings.effective_database_url)
+    )
     celery = create_celery(settings)
     app.extensions["failcat_celery"] = celery
     app.extensions["failcat_workers"] = WorkerClient(celery, settings.predict_timeout_s)
@@ -49,6 +54,7 @@ def create_app(
     api = Api(app)
     api.register_blueprint(health.blp)
     api.register_blueprint(predictions.blp)
+    api.register_blueprint(jobs.blp)
     app.register_blueprint(docs.bp)
     register_error_handlers(app)
     install_auth(app)

@@ -9,6 +9,8 @@ from typing import Any
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from sqlalchemy.exc import OperationalError as DatabaseOperationalError
+
 from services.errors import FailcatError
 
 logger = logging.getLogger(__name__)
@@ -65,6 +67,14 @@ def register_error_handlers(app: Flask) -> None:
         response.status_code = code
         if exc.code == 405 and exc.valid_methods:  # type: ignore[attr-defined]
             response.headers["Allow"] = ", ".join(exc.valid_methods)  # type: ignore[attr-defined]
+        return response
+
+    @app.errorhandler(DatabaseOperationalError)
+    def handle_database_down(exc: DatabaseOperationalError):  # type: ignore[no-untyped-def]
+        logger.warning("database unreachable: %s", exc.orig)
+        message = "the database is unreachable; try again when it is back"
+        response = jsonify(error_body(503, message))
+        response.status_code = 503
         return response
 
     @app.errorhandler(Exception)

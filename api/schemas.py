@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 
 class PredictionQuerySchema(Schema):
@@ -54,3 +54,63 @@ class ModelsSchema(Schema):
     warnings = fields.List(fields.String())
     members = fields.List(fields.Nested(MemberInfoSchema))
     workers = fields.List(fields.String())
+
+
+class JobCreateSchema(Schema):
+    dataset = fields.String(
+        required=True,
+        validate=validate.OneOf(["imagenet-val", "folder"]),
+        metadata={"description": "imagenet-val or folder"},
+    )
+    start = fields.Integer(
+        validate=validate.Range(min=1, max=50000),
+        metadata={"description": "first validation index, 1-based, inclusive"},
+    )
+    stop = fields.Integer(
+        validate=validate.Range(min=1, max=50000),
+        metadata={"description": "last validation index, inclusive"},
+    )
+    path = fields.String(
+        metadata={"description": "folder relative to one of FAILCAT_DATASET_ROOTS"}
+    )
+    criterion = fields.String(
+        load_default="top1",
+        validate=validate.OneOf(["top1", "top5"]),
+        metadata={"description": "what counts as a failure"},
+    )
+
+    @validates_schema
+    def check_range(self, data: dict, **_: object) -> None:
+        if data.get("dataset") == "imagenet-val":
+            missing = [name for name in ("start", "stop") if data.get(name) is None]
+            if missing:
+                raise ValidationError(
+                    {name: ["required for imagenet-val"] for name in missing}
+                )
+            if data["start"] > data["stop"]:
+                raise ValidationError(
+                    f"start ({data['start']}) must not be greater than stop "
+                    f"({data['stop']})",
+                    field_name="start",
+                )
+        if data.get("dataset") == "folder" and not data.get("path"):
+            raise ValidationError("required for a folder job", field_name="path")
+
+
+class PageQuerySchema(Schema):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+
+
+class FailureQuerySchema(PageQuerySchema):
+    ground_truth = fields.Integer(
+        validate=validate.Range(min=0, max=999),
+        metadata={"description": "only failures with this ground-truth class"},
+    )
+    predicted_class = fields.Integer(
+        validate=validate.Range(min=0, max=999),
+        metadata={"description": "only failures with this predicted class"},
+    )
+    suggested = fields.String(
+        metadata={"description": "only failures with this suggested category key"}
+    )

@@ -99,3 +99,17 @@ def clear_status() -> None:
         redis_client(redis_url(settings())).delete(status_key(_nodename))
     except redis.RedisError:
         logger.warning("could not clear worker status for %s", _nodename)
+
+
+_repository: Any = None
+
+
+def repository() -> Any:
+    """Return this process's repository on the configured database."""
+    global _repository
+    if _repository is None:
+        from services.storage.engine import make_engine
+        from services.storage.repositories import Repository
+
+        _repository = Repository(make_engine(settings().effective_database_url))
+    return _repository

@@ -6,15 +6,22 @@ import base64
 import binascii
 from typing import Any
 
-from celery import signals
+from celery import Task, signals
+from sqlalchemy.exc import OperationalError as DatabaseOperationalError
 from celery.utils.log import get_task_logger
 
+from services import jobs
 from services.errors import FailcatError, MissingImageError
 from services.imaging import decode_image
 from services.logging_setup import configure_logging
 from services.predictions import prediction_response
 from worker import runtime
-from worker.celery_app import PREDICT_TASK, WORKER_STATUS_TASK, app
+from worker.celery_app import (
+    PREDICT_TASK,
+    RUN_CHUNK_TASK,
+    WORKER_STATUS_TASK,
+    app,
+)
 
 logger = get_task_logger(__name__)
 
@@ -77,3 +84,29 @@ def worker_status() -> dict[str, Any]:
         pass
     return runtime.worker_status()
 
+
+
+@app.task(
+    bind=True,
+    name=RUN_CHUNK_TASK,
+    autoretry_for=(DatabaseOperationalError,),
+    retry_backoff=2,
+    retry_backoff_max=60,
+    max_retries=5,
+    soft_time_limit=900,
+    time_limit=1200,
+)
+def run_chunk(self: Task, job_id: int, chunk: int, image_ids: list[str]) -> dict[str, Any]:
+    """Predict one chunk of a job; safe to run again after a crash or redelivery."""
+    repository = runtime.repository()
+    try:
+        ensemble = runtime.get_ensemble()
+    except FailcatError as exc:
+        jobs.fail_job(repository, job_id, exc.message)
+        return {"ran": False, "reason": exc.message}
+    outcome = jobs.run_chunk(
+        repository, ensemble, runtime.settings(), job_id, chunk, image_ids
+    )
+    if outcome.job_finished:
+        logger.info("job %d finished with chunk %d", job_id, chunk)
+    return outcome.__dict__
