@@ -17,6 +17,7 @@ from services.logging_setup import configure_logging
 from services.predictions import prediction_response
 from worker import runtime
 from worker.celery_app import (
+    ANALYSE_JOB_TASK,
     PREDICT_TASK,
     RUN_CHUNK_TASK,
     WORKER_STATUS_TASK,
@@ -109,4 +110,6 @@ def run_chunk(self: Task, job_id: int, chunk: int, image_ids: list[str]) -> dict
     )
     if outcome.job_finished:
         logger.info("job %d finished with chunk %d", job_id, chunk)
+        if repository.get_job(job_id).state == "done":
+            app.send_task(ANALYSE_JOB_TASK, args=[job_id])
     return outcome.__dict__

@@ -148,3 +148,110 @@ chunk_runs = sa.Table(
     sa.Column("finished_at", Timestamp),
     sa.UniqueConstraint("job_id", "chunk"),
 )
+
+CATEGORY_KEYS = (
+    "similar_labels",
+    "not_salient_gt",
+    "challenging_image",
+    "incorrect_gt",
+    "incorrect_pc",
+)
+ANNOTATION_ACTIONS = ("created", "changed", "retracted")
+
+# The current annotation of one annotator for one failure (job, image).
+# A retracted annotation keeps its row with retracted_at set.
+annotations = sa.Table(
+    "annotations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "job_id",
+        sa.Integer,
+        sa.ForeignKey("jobs.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("image_id", sa.String(1024), sa.ForeignKey("images.id"), nullable=False),
+    sa.Column("annotator", sa.String(128), nullable=False),
+    sa.Column("category", sa.String(32), nullable=False),
+    sa.Column("note", sa.Text),
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.Column("retracted_at", Timestamp),
+    sa.UniqueConstraint("job_id", "image_id", "annotator"),
+    sa.CheckConstraint(_one_of("category", CATEGORY_KEYS), name="category"),
+)
+
+# Every change to an annotation, in order: nothing an annotator recorded is lost.
+annotation_events = sa.Table(
+    "annotation_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "annotation_id",
+        sa.Integer,
+        sa.ForeignKey("annotations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("category", sa.String(32), nullable=False),
+    sa.Column("note", sa.Text),
+    sa.Column("recorded_at", Timestamp, nullable=False),
+    sa.UniqueConstraint("annotation_id", "version"),
+    sa.CheckConstraint(_one_of("action", ANNOTATION_ACTIONS), name="action"),
+)
+
+samples = sa.Table(
+    "samples",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "job_id",
+        sa.Integer,
+        sa.ForeignKey("jobs.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("seed", sa.Integer, nullable=False),
+    sa.Column("created_by", sa.String(128)),
+    sa.Column("created_at", Timestamp, nullable=False),
+)
+
+sample_items = sa.Table(
+    "sample_items",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "sample_id",
+        sa.Integer,
+        sa.ForeignKey("samples.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    # 0-based order in which reviewers see the items.
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("image_id", sa.String(1024), sa.ForeignKey("images.id"), nullable=False),
+    sa.UniqueConstraint("sample_id", "position"),
+    sa.UniqueConstraint("sample_id", "image_id"),
+)
+
+# The suggested category of a failure and the evidence behind it.
+suggestions = sa.Table(
+    "suggestions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "job_id",
+        sa.Integer,
+        sa.ForeignKey("jobs.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("image_id", sa.String(1024), sa.ForeignKey("images.id"), nullable=False),
+    sa.Column("category", sa.String(32), nullable=False),
+    sa.Column("confidence", sa.Float, nullable=False),
+    sa.Column("decided_by", JSONType, nullable=False),
+    sa.Column("evidence", JSONType, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.UniqueConstraint("job_id", "image_id"),
+    sa.CheckConstraint(_one_of("category", CATEGORY_KEYS), name="category"),
+)

@@ -20,7 +20,18 @@ from services.storage.engine import alembic_config, make_engine, upgrade_databas
 from services.storage.tables import metadata
 
 ROOT = Path(__file__).resolve().parents[3]
-TABLES = {"jobs", "images", "predictions", "image_errors", "chunk_runs"}
+TABLES = {
+    "jobs",
+    "images",
+    "predictions",
+    "image_errors",
+    "chunk_runs",
+    "annotations",
+    "annotation_events",
+    "samples",
+    "sample_items",
+    "suggestions",
+}
 
 
 def _head() -> str:
