@@ -11,6 +11,7 @@ from flask_smorest import Blueprint
 from api.schemas import FailureQuerySchema, JobCreateSchema, PageQuerySchema
 from services import datasets, jobs
 from services.errors import UnavailableError
+from services.storage.suggestion_repository import SuggestionRepository
 from worker.celery_app import RUN_CHUNK_TASK
 
 blp = Blueprint("jobs", __name__, url_prefix="/v1", description="Validation jobs")
@@ -88,20 +89,53 @@ class Failures(MethodView):
     def get(self, query: dict, job_id: int):  # type: ignore[no-untyped-def]
         """List a job's failures under its criterion, by image id"""
         job = jobs.require_job(repository(), job_id)
-        page = repository().list_failures(
-            job_id,
-            criterion=job.criterion,
-            page=query["page"],
-            per_page=query["per_page"],
-            ground_truth=query.get("ground_truth"),
-            predicted_class=query.get("predicted_class"),
+        suggestion_repository = SuggestionRepository(repository().engine)
+        suggested = query.get("suggested")
+        if suggested is None:
+            page = repository().list_failures(
+                job_id,
+                criterion=job.criterion,
+                page=query["page"],
+                per_page=query["per_page"],
+                ground_truth=query.get("ground_truth"),
+                predicted_class=query.get("predicted_class"),
+            )
+        else:
+            page = suggestion_repository.list_failures_suggested(
+                job_id,
+                suggested,
+                page=query["page"],
+                per_page=query["per_page"],
+                ground_truth=query.get("ground_truth"),
+                predicted_class=query.get("predicted_class"),
+            )
+        suggestions = suggestion_repository.suggestions_by_image_id(
+            job_id, [failure.image_id for failure in page.items]
         )
         return {
-            "items": [jobs.failure_view(f) for f in page.items],
+            "items": [
+                jobs.failure_view(f, suggestions.get(f.image_id)) for f in page.items
+            ],
             "page": page.page,
             "per_page": page.per_page,
             "total": page.total,
             "criterion": job.criterion,
+        }
+
+
+@blp.route("/jobs/<int:job_id>/errors")
+class ImageErrors(MethodView):
+    @blp.arguments(PageQuerySchema, location="query")
+    @blp.response(200)
+    def get(self, query: dict, job_id: int):  # type: ignore[no-untyped-def]
+        """List the images of a job that could not be predicted, with the reason"""
+        jobs.require_job(repository(), job_id)
+        page = repository().list_image_errors(job_id, query["page"], query["per_page"])
+        return {
+            "items": [{"image": image, "reason": reason} for image, reason in page.items],
+            "page": page.page,
+            "per_page": page.per_page,
+            "total": page.total,
         }
 
 

@@ -234,3 +234,87 @@ def client(app):
 
 def python_executable() -> str:
     return sys.executable
+
+
+class ServiceStack:
+    """A whole service for one database: its own Redis, a worker and the app."""
+
+    def __init__(self, tmp: Path, model_dir: Path, database_url: str) -> None:
+        from api import create_app
+        from services.storage.engine import make_engine, upgrade_database
+        from services.storage.repositories import Repository
+        from worker.celery_app import create_celery
+
+        self.extra_root = tmp / "datasets"
+        self.extra_root.mkdir()
+        self.redis = EmbeddedRedis()
+        settings = base_settings(tmp, self.redis.url, model_dir, database_url)
+        self.settings = replace(
+            settings, dataset_roots=settings.dataset_roots + (self.extra_root,)
+        )
+        upgrade_database(database_url)
+        self.celery = create_celery(self.settings)
+        self.worker = WorkerProcess(self.settings, "stack@%h", tmp / "worker.log")
+        self.worker.name = f"stack@{os.uname().nodename}"
+        try:
+            self.worker.wait_ready(self.celery)
+        except Exception:
+            self.close()
+            raise
+        self.app = create_app({"TESTING": True}, settings=self.settings)
+        self.client = self.app.test_client()
+        self.engine = make_engine(database_url)
+        self.repository = Repository(self.engine)
+
+    def start_job(self, body: dict, annotator: str = "alice") -> dict:
+        response = self.client.post("/v1/jobs", json=body, headers=auth(annotator))
+        assert response.status_code == 202, response.get_json()
+        return response.get_json()
+
+    def wait_job(
+        self, job_id: int, timeout_s: float = 600, analysed: bool = False
+    ) -> dict:
+        """Poll a job until it leaves queued and running (and its analysis ends)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            job = self.client.get(f"/v1/jobs/{job_id}").get_json()
+            finished = job["state"] in ("done", "failed", "cancelled")
+            if finished and (not analysed or job["analysis_state"] == "done"):
+                return job
+            if self.worker.process.poll() is not None:
+                raise RuntimeError(f"worker exited: {self.worker.log_path.read_text()}")
+            time.sleep(0.5)
+        raise TimeoutError(f"job {job_id} did not finish in {timeout_s} s")
+
+    def close(self) -> None:
+        self.worker.stop()
+        self.redis.close()
+        if hasattr(self, "engine"):
+            self.engine.dispose()
+
+
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+    ],
+)
+def stack(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    model_dir: Path,
+) -> Iterator[ServiceStack]:
+    """Start a service on SQLite and, in a second run, on a fresh PostgreSQL database."""
+    from tests.conftest import fresh_postgres_database
+
+    tmp = tmp_path_factory.mktemp(f"stack-{request.param}")
+    if request.param == "sqlite":
+        service = ServiceStack(tmp, model_dir, f"sqlite:///{tmp / 'failcat.db'}")
+        yield service
+        service.close()
+        return
+    with fresh_postgres_database() as url:
+        service = ServiceStack(tmp, model_dir, url)
+        yield service
+        service.close()

@@ -87,8 +87,21 @@ def worker_status() -> dict[str, Any]:
 
 
 
+class ChunkTask(Task):
+    """A chunk task that fails its job once it gives up, so no job waits forever."""
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo):  # type: ignore[no-untyped-def]
+        job_id, chunk = args[0], args[1]
+        reason = f"chunk {chunk} failed: {type(exc).__name__}: {exc}"
+        try:
+            jobs.fail_job(runtime.repository(), job_id, reason)
+        except Exception:  # the database may be what failed
+            logger.exception("could not mark job %s failed", job_id)
+
+
 @app.task(
     bind=True,
+    base=ChunkTask,
     name=RUN_CHUNK_TASK,
     autoretry_for=(DatabaseOperationalError,),
     retry_backoff=2,
@@ -113,3 +126,4 @@ def run_chunk(self: Task, job_id: int, chunk: int, image_ids: list[str]) -> dict
         if repository.get_job(job_id).state == "done":
             app.send_task(ANALYSE_JOB_TASK, args=[job_id])
     return outcome.__dict__
+from worker import analysis_tasks  # noqa: E402, F401

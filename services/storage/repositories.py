@@ -690,6 +690,30 @@ class Repository:
 
     # Counts, failures and metrics
 
+    def list_image_errors(
+        self, job_id: int, page: int = 1, per_page: int = 50
+    ) -> Page[tuple[str, str]]:
+        """Return one page of a job's per-image errors as (image_id, reason), by id."""
+        _check_page(page, per_page)
+        where = image_errors.c.job_id == job_id
+        with self.engine.connect() as connection:
+            total = connection.execute(
+                sa.select(sa.func.count()).select_from(image_errors).where(where)
+            ).scalar_one()
+            rows = connection.execute(
+                sa.select(image_errors.c.image_id, image_errors.c.reason)
+                .where(where)
+                .order_by(image_errors.c.image_id)
+                .limit(per_page)
+                .offset((page - 1) * per_page)
+            ).all()
+        return Page(
+            items=[(row.image_id, row.reason) for row in rows],
+            page=page,
+            per_page=per_page,
+            total=total,
+        )
+
     def job_counts(self, job_id: int) -> JobCounts:
         """Return a job's progress: images predicted or failed, and missing."""
         with self.engine.connect() as connection:

@@ -54,12 +54,26 @@ def running_up(tmp_path_factory, model_dir: Path):
             break
         time.sleep(0.5)
     else:
-        process.kill()
+        _stop_tree(process)
         pytest.fail("failcat up did not become ready in 180 s")
     yield process, base, home
-    if process.poll() is None:
-        process.kill()
+    _stop_tree(process)
     log.close()
+
+
+def _stop_tree(process: subprocess.Popen) -> None:
+    """Stop ``failcat up`` and anything it left, even after a failed test."""
+    if process.poll() is not None:
+        return
+    descendants = psutil.Process(process.pid).children(recursive=True)
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    for child in descendants:
+        if child.is_running():
+            child.kill()
 
 
 def test_up_prints_key(running_up):
