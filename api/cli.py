@@ -27,7 +27,9 @@ STOP_GRACE_S = 20.0
 READY_TIMEOUT_S = 180.0
 
 
-def worker_command(settings: Settings, concurrency: int, queues: str, name: str) -> list[str]:
+def worker_command(
+    settings: Settings, concurrency: int, queues: str, name: str
+) -> list[str]:
     """Return the Celery worker command line that ``up`` and ``worker`` run."""
     return [
         sys.executable,
@@ -153,7 +155,9 @@ class Supervisor:
             try:
                 process.wait(timeout=remaining)
             except subprocess.TimeoutExpired:
-                logger.warning("%s did not stop in %.0f s; killing it", name, STOP_GRACE_S)
+                logger.warning(
+                    "%s did not stop in %.0f s; killing it", name, STOP_GRACE_S
+                )
                 _signal_group(process, signal.SIGKILL)
                 process.wait()
             # Pool processes of a killed parent may linger in its group.
@@ -162,7 +166,9 @@ class Supervisor:
             try:
                 self.redis.shutdown()
             except Exception:  # the server may already be gone
-                logger.warning("embedded Redis did not shut down cleanly", exc_info=True)
+                logger.warning(
+                    "embedded Redis did not shut down cleanly", exc_info=True
+                )
             self.redis = None
         if self.socket_dir:
             for leftover in Path(self.socket_dir).glob("*"):
@@ -241,7 +247,9 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
 
         supervisor.spawn(
             "worker",
-            worker_command(settings, args.concurrency, "inference,analysis", "failcat@%h"),
+            worker_command(
+                settings, args.concurrency, "inference,analysis", "failcat@%h"
+            ),
             env,
         )
         supervisor.spawn("api", api_command(args.host, args.port, args.threads), env)
@@ -298,7 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--annotator",
         default="admin",
-        help="annotator name for the generated API key (when FAILCAT_API_KEYS is unset)",
+        help="annotator name of the generated key, used when FAILCAT_API_KEYS is unset",
     )
     up.set_defaults(handler=cmd_up)
 
@@ -313,7 +321,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="run a Celery worker")
     worker.add_argument("--concurrency", type=int, default=1, help="pool processes")
     worker.add_argument(
-        "--queues", default="inference,analysis", help="comma-separated queues to consume"
+        "--queues",
+        default="inference,analysis",
+        help="comma-separated queues to consume",
     )
     worker.add_argument("--name", default="failcat@%h", help="Celery node name")
     worker.set_defaults(handler=cmd_worker)

@@ -76,8 +76,10 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(report, indent=2))
         return 0
     metrics = result.metrics
-    print(f"images evaluated: {metrics['images']} ({result.missing} missing, "
-          f"{len(result.errors)} unreadable)")
+    print(
+        f"images evaluated: {metrics['images']} ({result.missing} missing, "
+        f"{len(result.errors)} unreadable)"
+    )
     for name in ("top1_error", "top5_error", "real_top1_accuracy"):
         value = metrics[name]
         print(f"{name:>20}: {'n/a' if value is None else f'{value:.4f}'}")

@@ -7,9 +7,8 @@ from http import HTTPStatus
 from typing import Any
 
 from flask import Flask, jsonify
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
-
 from sqlalchemy.exc import OperationalError as DatabaseOperationalError
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from services.errors import FailcatError
 
@@ -91,7 +90,9 @@ def _validation_summary(messages: dict[str, Any]) -> str:
     for location, fields in messages.items():
         if isinstance(fields, dict):
             for field, problems in fields.items():
-                text = problems[0] if isinstance(problems, list) and problems else problems
+                text = (
+                    problems[0] if isinstance(problems, list) and problems else problems
+                )
                 parts.append(f"{field} ({location}): {text}")
         else:
             parts.append(f"{location}: {fields}")

@@ -35,8 +35,7 @@ class Readyz(MethodView):
         ready_nodes = [
             s["node"]
             for s in statuses
-            if s.get("loaded")
-            and {m["name"] for m in s.get("members", [])} == expected
+            if s.get("loaded") and {m["name"] for m in s.get("members", [])} == expected
         ]
         body = {
             "status": "ready" if ready_nodes else "not ready",

@@ -163,7 +163,10 @@ def export_ensemble(
         entries = []
         parity = []
         for member in MEMBERS:
-            report(f"exporting {member.name} ({member.architecture}, {member.input_size} px)")
+            report(
+                f"exporting {member.name} "
+                f"({member.architecture}, {member.input_size} px)"
+            )
             path = export_member(member, model_dir)
             result = check_parity(member, path, images, synthetic)
             report(
@@ -201,6 +204,8 @@ def export_ensemble(
             },
         )
         write_manifest(model_dir, manifest)
-        report(f"wrote {model_dir / 'manifest.json'}; ensemble id {manifest.ensemble_id}")
+        report(
+            f"wrote {model_dir / 'manifest.json'}; ensemble id {manifest.ensemble_id}"
+        )
         logger.info("exported ensemble %s to %s", manifest.ensemble_id, model_dir)
         return manifest

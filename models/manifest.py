@@ -126,7 +126,9 @@ def expected_entry_fields(member: Member) -> dict[str, Any]:
     }
 
 
-def manifest_problems(model_dir: Path, members: tuple[Member, ...] = MEMBERS) -> list[str]:
+def manifest_problems(
+    model_dir: Path, members: tuple[Member, ...] = MEMBERS
+) -> list[str]:
     """List why the files in ``model_dir`` do not match the registry.
 
     An empty list means every member's ONNX file is present, its sha256 equals
@@ -154,5 +156,7 @@ def manifest_problems(model_dir: Path, members: tuple[Member, ...] = MEMBERS) ->
         if not path.is_file():
             problems.append(f"{member.name}: {path} is missing")
         elif sha256_file(path) != entry.sha256:
-            problems.append(f"{member.name}: sha256 of {path} differs from the manifest")
+            problems.append(
+                f"{member.name}: sha256 of {path} differs from the manifest"
+            )
     return problems

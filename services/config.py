@@ -7,9 +7,9 @@ documented in README.md under "Configuration".
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 from services.errors import ConfigurationError
 
@@ -125,14 +125,18 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     model_dir = Path(env.get("FAILCAT_MODEL_DIR") or home / "models")
     val_dir = env.get("FAILCAT_IMAGENET_VAL_DIR")
     roots = tuple(
-        Path(part) for part in (env.get("FAILCAT_DATASET_ROOTS") or "").split(":") if part
+        Path(part)
+        for part in (env.get("FAILCAT_DATASET_ROOTS") or "").split(":")
+        if part
     )
     return Settings(
         home=home,
         model_dir=model_dir,
         database_url=env.get("FAILCAT_DATABASE_URL") or None,
         redis_url=env.get("FAILCAT_REDIS_URL") or None,
-        max_upload_bytes=_int(env, "FAILCAT_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES),
+        max_upload_bytes=_int(
+            env, "FAILCAT_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES
+        ),
         max_pixels=_int(env, "FAILCAT_MAX_PIXELS", DEFAULT_MAX_PIXELS),
         predict_timeout_s=_float(env, "FAILCAT_PREDICT_TIMEOUT_S", 30.0),
         chunk_size=_int(env, "FAILCAT_CHUNK_SIZE", 64),

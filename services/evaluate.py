@@ -119,7 +119,9 @@ def evaluate(
     ids = [ref.image_id for ref in refs]
     done = 0
     for begin in range(0, len(ids), step):
-        rows, chunk_errors = predict_images(ensemble, settings, ids[begin : begin + step])
+        rows, chunk_errors = predict_images(
+            ensemble, settings, ids[begin : begin + step]
+        )
         errors.update(chunk_errors)
         for row in rows:
             accumulator.add(row, by_id[row.image_id])

@@ -33,12 +33,19 @@ DATABASE_KINDS = [
 ]
 
 
+def skip_or_fail(reason: str) -> None:
+    """Skip a test, or fail it where every test must run (CI, FAILCAT_REQUIRE_ALL)."""
+    if os.environ.get("CI") or os.environ.get("FAILCAT_REQUIRE_ALL"):
+        pytest.fail(f"{reason} (skipping is not allowed here)")
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def test_data_dir() -> Path:
     """Return the folder of real test images named by FAILCAT_TEST_DATA."""
     raw = os.environ.get("FAILCAT_TEST_DATA")
     if not raw:
-        pytest.skip("FAILCAT_TEST_DATA is not set; point it at the test data folder")
+        skip_or_fail("FAILCAT_TEST_DATA is not set; point it at the test data folder")
     folder = Path(raw)
     if not folder.is_dir():
         pytest.fail(f"FAILCAT_TEST_DATA={raw!r} is not a folder")
@@ -53,7 +60,7 @@ def _admin_connection() -> psycopg.Connection:
     try:
         return psycopg.connect(_admin_url(), autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as error:
-        pytest.skip(f"PostgreSQL at {_admin_url()} is not reachable: {error}")
+        skip_or_fail(f"PostgreSQL at {_admin_url()} is not reachable: {error}")
 
 
 @contextlib.contextmanager

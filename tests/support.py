@@ -185,7 +185,9 @@ def base_settings(
 
 @pytest.fixture(scope="session")
 def service_settings(
-    tmp_path_factory: pytest.TempPathFactory, redis_server: EmbeddedRedis, model_dir: Path
+    tmp_path_factory: pytest.TempPathFactory,
+    redis_server: EmbeddedRedis,
+    model_dir: Path,
 ) -> Settings:
     """Return the settings of the session's worker and API, on SQLite."""
     from services.storage.engine import upgrade_database
@@ -305,7 +307,7 @@ def stack(
     tmp_path_factory: pytest.TempPathFactory,
     model_dir: Path,
 ) -> Iterator[ServiceStack]:
-    """Start a service on SQLite and, in a second run, on a fresh PostgreSQL database."""
+    """Start a service on SQLite and, in a second run, on a fresh PostgreSQL."""
     from tests.conftest import fresh_postgres_database
 
     tmp = tmp_path_factory.mktemp(f"stack-{request.param}")

@@ -71,7 +71,9 @@ def create_celery(settings: Settings | None = None) -> Celery:
         task_default_exchange=INFERENCE_QUEUE,
         task_default_routing_key=INFERENCE_QUEUE,
         task_queues=(
-            Queue(INFERENCE_QUEUE, Exchange(INFERENCE_QUEUE), routing_key=INFERENCE_QUEUE),
+            Queue(
+                INFERENCE_QUEUE, Exchange(INFERENCE_QUEUE), routing_key=INFERENCE_QUEUE
+            ),
             Queue(ANALYSIS_QUEUE, Exchange(ANALYSIS_QUEUE), routing_key=ANALYSIS_QUEUE),
         ),
         task_routes={

@@ -48,7 +48,9 @@ def _publish_status(status: dict[str, Any]) -> None:
         client = redis_client(redis_url(settings()))
         client.set(status_key(_nodename), json.dumps(status))
     except redis.RedisError:
-        logger.warning("could not publish worker status for %s", _nodename, exc_info=True)
+        logger.warning(
+            "could not publish worker status for %s", _nodename, exc_info=True
+        )
 
 
 def load_ensemble() -> None:

@@ -101,7 +101,9 @@ def test_failures_listed(stack: ServiceStack, full_job: dict):
     assert body["total"] == full_job["metrics"]["failures"]
     assert len(body["items"]) == body["total"]
     first = body["items"][0]
-    assert first["predicted_class"]["class_index"] != first["ground_truth"]["class_index"]
+    assert (
+        first["predicted_class"]["class_index"] != first["ground_truth"]["class_index"]
+    )
     assert len(first["top5"]) == 5
     assert set(first["members"]) == {"lite0", "lite1", "lite2"}
     ids = [item["image"] for item in body["items"]]
@@ -140,7 +142,7 @@ def test_image_bytes_served(stack: ServiceStack, full_job: dict, test_data_dir: 
     response = stack.client.get("/v1/images/imagenet-val:ILSVRC2012_val_00000001")
     assert response.status_code == 200
     assert response.mimetype == "image/jpeg"
-    expected = (test_data_dir / "imagenet-val" / "ILSVRC2012_val_00000001.JPEG")
+    expected = test_data_dir / "imagenet-val" / "ILSVRC2012_val_00000001.JPEG"
     assert response.data == expected.read_bytes()
 
 
@@ -169,7 +171,10 @@ def test_jobs_listed(stack: ServiceStack, full_job: dict):
         ({"dataset": "imagenet-val", "start": "one", "stop": 5}, "start"),
         ({"dataset": "imagenet-val", "stop": 5}, "start"),
         ({"dataset": "imagenet-train", "start": 1, "stop": 5}, "dataset"),
-        ({"dataset": "imagenet-val", "start": 1, "stop": 5, "criterion": "top3"}, "criterion"),
+        (
+            {"dataset": "imagenet-val", "start": 1, "stop": 5, "criterion": "top3"},
+            "criterion",
+        ),
         ({"dataset": "folder"}, "path"),
         ({"dataset": "folder", "path": "../"}, "path"),
         ({"dataset": "folder", "path": "/etc"}, "path"),

@@ -56,7 +56,9 @@ def test_models_without_worker(lonely_client):
 def test_redis_unreachable(tmp_path):
     from api import create_app
 
-    settings = base_settings(tmp_path, "redis+socket:///nonexistent/redis.sock", tmp_path)
+    settings = base_settings(
+        tmp_path, "redis+socket:///nonexistent/redis.sock", tmp_path
+    )
     client = create_app({"TESTING": True}, settings=settings).test_client()
     response = client.post("/v1/predictions", data=_png(), content_type="image/png")
     assert response.status_code == 503

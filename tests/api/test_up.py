@@ -29,9 +29,7 @@ def _free_port() -> int:
 def running_up(tmp_path_factory, model_dir: Path):
     home = tmp_path_factory.mktemp("up")
     port = _free_port()
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith("FAILCAT_")
-    } | {
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FAILCAT_")} | {
         "FAILCAT_HOME": str(home / ".failcat"),
         "FAILCAT_MODEL_DIR": str(model_dir),
         "FAILCAT_MAX_UPLOAD_BYTES": str(2 * 1024 * 1024),

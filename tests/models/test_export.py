@@ -64,7 +64,11 @@ def test_onnx_graph_dynamic_batch(model_dir: Path):
         onnx.checker.check_model(model)
         dims = model.graph.input[0].type.tensor_type.shape.dim
         assert dims[0].dim_param != ""
-        assert [d.dim_value for d in dims[1:]] == [3, member.input_size, member.input_size]
+        assert [d.dim_value for d in dims[1:]] == [
+            3,
+            member.input_size,
+            member.input_size,
+        ]
 
 
 def test_parity_recorded(model_dir: Path):
