@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 from dataclasses import replace
 
 import pytest
@@ -62,3 +63,28 @@ def test_redis_unreachable(tmp_path):
     client = create_app({"TESTING": True}, settings=settings).test_client()
     response = client.post("/v1/predictions", data=_png(), content_type="image/png")
     assert response.status_code == 503
+
+
+def test_readyz_worker_without_models(tmp_path_factory):
+    from api import create_app
+    from tests.support import WorkerProcess
+
+    server = EmbeddedRedis()
+    tmp = tmp_path_factory.mktemp("nomodels")
+    settings = base_settings(tmp, server.url, tmp / "empty-models")
+    worker = WorkerProcess(settings, "bare@%h", tmp / "worker.log")
+    try:
+        client = create_app({"TESTING": True}, settings=settings).test_client()
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            response = client.get("/readyz")
+            details = response.get_json().get("details", [])
+            if details and details[0].get("error"):
+                break
+            time.sleep(0.25)
+        assert response.status_code == 503
+        assert "failcat export" in response.get_json()["details"][0]["error"]
+        assert client.get("/v1/models").status_code == 503
+    finally:
+        worker.stop()
+        server.close()

@@ -24,7 +24,9 @@ def ensemble(model_dir: Path) -> Ensemble:
 
 @pytest.fixture(scope="module")
 def tench(test_data_dir: Path) -> Image.Image:
-    return decode_image((test_data_dir / "imagenet-samples" / TENCH).read_bytes(), LIMIT)
+    return decode_image(
+        (test_data_dir / "imagenet-samples" / TENCH).read_bytes(), LIMIT
+    )
 
 
 def _encode(image: Image.Image, fmt: str, **kwargs) -> bytes:
@@ -105,3 +107,24 @@ def test_samples_accuracy(ensemble, test_data_dir):
     assert top1 / 1000 >= 0.89
     assert top5 / 1000 >= 0.975
     assert agree / 1000 >= 0.98
+
+
+def test_missing_cuda_reported(model_dir):
+    ensemble = Ensemble.load(
+        model_dir, ("CUDAExecutionProvider", "CPUExecutionProvider")
+    )
+    assert ensemble.execution_provider == "CPUExecutionProvider"
+    assert any("CUDAExecutionProvider" in w for w in ensemble.warnings)
+    assert ensemble.describe()["warnings"] == ensemble.warnings
+
+
+def test_edited_model_refused(model_dir, tmp_path):
+    import shutil
+
+    from services.errors import UnavailableError
+
+    copy = tmp_path / "models"
+    shutil.copytree(model_dir, copy)
+    (copy / "lite0.onnx").write_bytes(b"not a model")
+    with pytest.raises(UnavailableError, match="failcat export"):
+        Ensemble.load(copy)
