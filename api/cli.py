@@ -341,9 +341,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extra_commands() -> list[Any]:
     """Return the registration functions of commands defined in other modules."""
-    from api import cli_jobs
+    from api import cli_jobs, cli_report, cli_stats
 
-    return list(cli_jobs.REGISTER)
+    return [*cli_jobs.REGISTER, cli_stats.register_stats, cli_report.register_report]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -39,7 +39,7 @@ MAX_LOGIT_DIFFERENCE = 1e-3
 
 @dataclass(frozen=True)
 class ParityResult:
-    """How closely one exported member reproduces PyTorch."""
+    """Agreement of one exported member with PyTorch on the check images."""
 
     member: str
     images: int

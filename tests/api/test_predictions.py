@@ -160,3 +160,21 @@ def test_openapi_and_docs(client):
     page = client.get("/docs")
     assert page.status_code == 200
     assert b"/v1/predictions" in page.data
+
+
+def test_result_keys_expire(client, tench_bytes, redis_server, service_settings):
+    from worker.celery_app import WORKER_STATUS_TASK, create_celery
+
+    # A task result nobody forgets, so its key stays for Redis to expire.
+    result = create_celery(service_settings).send_task(WORKER_STATUS_TASK)
+    result.get(timeout=60)
+    ttl = redis_server.client().ttl(f"celery-task-meta-{result.id}")
+    assert 0 < ttl <= service_settings.result_expires_s
+
+
+def test_no_result_key_without_expiry(client, tench_bytes, redis_server):
+    client.post("/v1/predictions", data=tench_bytes, content_type="image/jpeg")
+    redis = redis_server.client()
+    keys = list(redis.scan_iter("celery-task-meta-*", count=1000))
+    # TTL -1 means a key that never expires.
+    assert [key for key in keys if redis.ttl(key) == -1] == []
