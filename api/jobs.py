@@ -32,7 +32,9 @@ def dispatch_chunks(plan: jobs.JobPlan) -> None:
     except Exception as exc:  # kombu and redis raise several connection errors
         reason = f"the chunk tasks could not be queued: {exc}"
         jobs.fail_job(repository(), plan.job.id, reason)
-        raise UnavailableError(f"Redis is unreachable; job {plan.job.id} failed") from exc
+        raise UnavailableError(
+            f"Redis is unreachable; job {plan.job.id} failed"
+        ) from exc
 
 
 @blp.route("/jobs")
@@ -132,7 +134,9 @@ class ImageErrors(MethodView):
         jobs.require_job(repository(), job_id)
         page = repository().list_image_errors(job_id, query["page"], query["per_page"])
         return {
-            "items": [{"image": image, "reason": reason} for image, reason in page.items],
+            "items": [
+                {"image": image, "reason": reason} for image, reason in page.items
+            ],
             "page": page.page,
             "per_page": page.per_page,
             "total": page.total,
@@ -143,6 +147,8 @@ class ImageErrors(MethodView):
 class ImageFile(MethodView):
     def get(self, image_id: str):  # type: ignore[no-untyped-def]
         """Return the bytes of a dataset image"""
-        ref = datasets.ref_for_image_id(current_app.config["FAILCAT_SETTINGS"], image_id)
+        ref = datasets.ref_for_image_id(
+            current_app.config["FAILCAT_SETTINGS"], image_id
+        )
         mimetype = mimetypes.guess_type(ref.path.name)[0] or "application/octet-stream"
         return send_file(ref.path, mimetype=mimetype, max_age=3600)

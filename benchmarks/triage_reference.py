@@ -1,12 +1,12 @@
 """Check suggested categories against the crowd-checked label errors of cleanlab.
 
 Runs the ensemble in this process over the validation images of the test data
-folder, builds the triage evidence of every top-1 failure as a job does, and
-prints two things: how often ``incorrect_gt`` is suggested for failures whose
-label the crowd workers of Northcutt, Athalye and Mueller, "Pervasive Label
-Errors in Test Sets Destabilize Machine Learning Benchmarks" (2021) confirmed
-as wrong or as correct, and the distribution of suggested categories beside the
-400 failures of Lee, Agarwal and Kim, "Why Do Deep Neural Networks Still Not
+folder and builds the triage evidence of every top-1 failure as a job does.
+It prints how often ``incorrect_gt`` is suggested for failures whose label the
+crowd workers of Northcutt, Athalye and Mueller, "Pervasive Label Errors in Test
+Sets Destabilize Machine Learning Benchmarks" (2021) confirmed as wrong or as
+correct. It also prints the distribution of suggested categories beside the 400
+failures of Lee, Agarwal and Kim, "Why Do Deep Neural Networks Still Not
 Recognize These Images? A Qualitative Analysis on Failure Cases of ImageNet
 Classification".
 

@@ -131,7 +131,9 @@ def plan_job(
         missing,
     )
     if not chunks:
+        # Nothing to predict, so nothing to analyse either.
         finish_job(repository, job.id)
+        repository.update_analysis_state(job.id, "done")
         job = repository.get_job(job.id)
     return JobPlan(job=job, chunks=chunks)
 
@@ -269,7 +271,7 @@ def run_chunk(
     chunk: int,
     image_ids: Sequence[str],
 ) -> ChunkOutcome:
-    """Predict one chunk of a job and store its rows; finish the job after its last chunk.
+    """Predict one chunk of a job, store its rows, and finish the job after its last.
 
     A chunk of a cancelled or failed job is skipped. A chunk started more than
     MAX_CHUNK_ATTEMPTS times fails the job, so a chunk that keeps killing its
@@ -298,7 +300,10 @@ def run_chunk(
     if errors:
         repository.record_image_errors(job_id, errors.items())
         logger.warning(
-            "job %d chunk %d: %d images could not be predicted", job_id, chunk, len(errors)
+            "job %d chunk %d: %d images could not be predicted",
+            job_id,
+            chunk,
+            len(errors),
         )
     finished = repository.mark_chunk_done(job_id, chunk)
     if finished:
@@ -316,7 +321,9 @@ def finish_job(repository: Repository, job_id: int) -> None:
 
 def fail_job(repository: Repository, job_id: int, reason: str) -> None:
     """Mark an active job failed with ``reason``."""
-    if repository.update_job_state(job_id, "failed", expected=ACTIVE_STATES, error=reason):
+    if repository.update_job_state(
+        job_id, "failed", expected=ACTIVE_STATES, error=reason
+    ):
         logger.warning("job %d failed: %s", job_id, reason)
 
 
@@ -377,8 +384,12 @@ def job_view(repository: Repository, job: Job) -> dict[str, Any]:
     }
 
 
-def failure_view(failure: Any) -> dict[str, Any]:
-    """Return a failure as the API lists it."""
+def failure_view(failure: Any, suggestion: Any = None) -> dict[str, Any]:
+    """Return a failure as the API lists it.
+
+    ``suggestion`` is the failure's stored suggestion, or None before the job's
+    analysis reached it.
+    """
     real = failure.real_labels
     members = {
         name: {
@@ -414,11 +425,27 @@ def failure_view(failure: Any) -> dict[str, Any]:
         "gt_in_real": None if not real else failure.ground_truth in real,
         "prediction_in_real": None if not real else failure.predicted_class in real,
         "image_url": f"/v1/images/{failure.image_id}",
+        "suggestion": _suggestion(suggestion),
+    }
+
+
+def _suggestion(suggestion: Any) -> dict[str, Any] | None:
+    if suggestion is None:
+        return None
+    return {
+        "category": suggestion.category,
+        "confidence": suggestion.confidence,
+        "decided_by": suggestion.decided_by,
+        "evidence": suggestion.evidence,
     }
 
 
 def _class(index: int) -> dict[str, Any]:
-    return {"class_index": index, "wnid": labels.wnid(index), "name": labels.class_name(index)}
+    return {
+        "class_index": index,
+        "wnid": labels.wnid(index),
+        "name": labels.class_name(index),
+    }
 
 
 def check_page(page: int, per_page: int) -> None:

@@ -102,7 +102,8 @@ class Evidence:
     all False when ``real_available`` is False, as for a folder image.
     Probabilities come from the averaged softmax of the ensemble, ``entropy`` is
     its entropy in nats, and ``gt_rank`` is the 1-based rank of the ground truth
-    in it. Image statistics are those of ``services.image_quality``.
+    in it. Image statistics are those of ``services.image_quality``; they are
+    None when the image file could not be read, and then give no signal.
     """
 
     real_available: bool
@@ -119,11 +120,11 @@ class Evidence:
     gt_rank: int
     gt_probability: float
     pc_probability: float
-    sharpness: float
-    brightness: float
-    contrast: float
-    width: int
-    height: int
+    sharpness: float | None
+    brightness: float | None
+    contrast: float | None
+    width: int | None
+    height: int | None
     # ImageNet-X factors annotated for the image; None when it has no annotation.
     imagenet_x_factors: tuple[str, ...] | None = None
 
@@ -180,7 +181,9 @@ def _evidence_problems(evidence: Evidence) -> list[str]:
             f"wordnet_distance={evidence.wordnet_distance} must be at least 1 and "
             f"lch_depth={evidence.lch_depth} at least 0"
         )
-    if evidence.width < 1 or evidence.height < 1:
+    if (evidence.width is not None and evidence.width < 1) or (
+        evidence.height is not None and evidence.height < 1
+    ):
         problems.append(f"image size {evidence.width}x{evidence.height} is empty")
 
     unknown = sorted(set(evidence.imagenet_x_factors or ()) - IMAGENET_X_FACTORS)
@@ -251,13 +254,15 @@ def _is_confident_unanimous(evidence: Evidence) -> bool:
 def challenging_signals(evidence: Evidence) -> list[list[EvidenceItem]]:
     """Return the signals that mark the image as hard to read, each as the
     evidence items that describe it, in a fixed order: sharpness, brightness,
-    contrast, then a split vote."""
+    contrast, then a split vote. A statistic that is None gives no signal."""
     signals: list[list[EvidenceItem]] = []
-    if evidence.sharpness < MIN_SHARPNESS:
+    if evidence.sharpness is not None and evidence.sharpness < MIN_SHARPNESS:
         signals.append([("sharpness", evidence.sharpness)])
-    if not MIN_BRIGHTNESS <= evidence.brightness <= MAX_BRIGHTNESS:
+    if evidence.brightness is not None and not (
+        MIN_BRIGHTNESS <= evidence.brightness <= MAX_BRIGHTNESS
+    ):
         signals.append([("brightness", evidence.brightness)])
-    if evidence.contrast < MIN_CONTRAST:
+    if evidence.contrast is not None and evidence.contrast < MIN_CONTRAST:
         signals.append([("contrast", evidence.contrast)])
     if _is_split_vote(evidence):
         signals.append(

@@ -7,8 +7,8 @@ import binascii
 from typing import Any
 
 from celery import Task, signals
-from sqlalchemy.exc import OperationalError as DatabaseOperationalError
 from celery.utils.log import get_task_logger
+from sqlalchemy.exc import OperationalError as DatabaseOperationalError
 
 from services import jobs
 from services.errors import FailcatError, MissingImageError
@@ -49,7 +49,9 @@ def _clear_status(**_: Any) -> None:
 
 def error_result(exc: FailcatError) -> dict[str, Any]:
     """Return a domain error in a form that crosses the result backend as JSON."""
-    return {"error": {"status": exc.status, "message": exc.message, "errors": exc.errors}}
+    return {
+        "error": {"status": exc.status, "message": exc.message, "errors": exc.errors}
+    }
 
 
 @app.task(name=PREDICT_TASK, soft_time_limit=60, time_limit=90)
@@ -86,7 +88,6 @@ def worker_status() -> dict[str, Any]:
     return runtime.worker_status()
 
 
-
 class ChunkTask(Task):
     """A chunk task that fails its job once it gives up, so no job waits forever."""
 
@@ -110,7 +111,9 @@ class ChunkTask(Task):
     soft_time_limit=900,
     time_limit=1200,
 )
-def run_chunk(self: Task, job_id: int, chunk: int, image_ids: list[str]) -> dict[str, Any]:
+def run_chunk(
+    self: Task, job_id: int, chunk: int, image_ids: list[str]
+) -> dict[str, Any]:
     """Predict one chunk of a job; safe to run again after a crash or redelivery."""
     repository = runtime.repository()
     try:
@@ -126,4 +129,6 @@ def run_chunk(self: Task, job_id: int, chunk: int, image_ids: list[str]) -> dict
         if repository.get_job(job_id).state == "done":
             app.send_task(ANALYSE_JOB_TASK, args=[job_id])
     return outcome.__dict__
+
+
 from worker import analysis_tasks  # noqa: E402, F401

@@ -317,3 +317,11 @@ def test_chunk_that_keeps_crashing_fails_job(stack: ServiceStack, test_data_dir:
     assert job["state"] == "failed"
     assert "chunk 0" in job["error"]
     assert stack.repository.chunk_runs(job_id)[0].attempts == 4
+
+
+def test_range_without_files_done_at_once(stack: ServiceStack, test_data_dir: Path):
+    # Indices 2 to 5 have no file in the sparse validation folder.
+    body = stack.start_job({"dataset": "imagenet-val", "start": 2, "stop": 5})
+    assert body["state"] == "done"
+    assert body["analysis_state"] == "done"
+    assert body["counts"] == {"total": 4, "done": 0, "failed": 0, "missing": 4}

@@ -222,6 +222,44 @@ def test_empty_real_still_suggests() -> None:
     assert ("real_empty", True) in suggestion.decided_by
 
 
+UNREADABLE_IMAGE = {
+    "sharpness": None,
+    "brightness": None,
+    "contrast": None,
+    "width": None,
+    "height": None,
+}
+
+
+def test_unreadable_image_still_suggests() -> None:
+    suggestion = triage.suggest(neutral_evidence(**UNREADABLE_IMAGE))
+    assert suggestion.category == "incorrect_pc"
+
+
+def test_unreadable_image_gives_no_image_signal() -> None:
+    evidence = neutral_evidence(**UNREADABLE_IMAGE)
+    assert triage.challenging_signals(evidence) == []
+
+
+def test_unreadable_image_keeps_split_vote() -> None:
+    evidence = neutral_evidence(
+        members_for_pc=1, entropy=math.log(8), **UNREADABLE_IMAGE
+    )
+    assert triage.suggest(evidence).category == "challenging_image"
+
+
+def test_unreadable_image_with_real_uses_real() -> None:
+    evidence = evidence_for_classes(
+        LAPTOP,
+        NOTEBOOK,
+        real_available=True,
+        gt_in_real=True,
+        pc_in_real=True,
+        **UNREADABLE_IMAGE,
+    )
+    assert triage.suggest(evidence).category == "similar_labels"
+
+
 def test_close_runner_up_is_similar_labels() -> None:
     evidence = evidence_for_classes(
         NOTEBOOK, LAPTOP, gt_rank=2, gt_probability=0.35, pc_probability=0.45
@@ -341,6 +379,8 @@ def test_confidence_always_within_unit_interval() -> None:
         {"members_for_pc": 3, "members_for_gt": 1},
         {"gt_probability": 0.6, "pc_probability": 0.5},
         {"imagenet_x_factors": ["blurry"]},
+        {"width": 0},
+        {"height": 0, "width": None},
     ],
 )
 def test_inconsistent_evidence_raises(changes: dict[str, Any]) -> None:
