@@ -23,7 +23,17 @@ def create_app(
     test_config: dict[str, Any] | None = None, settings: Settings | None = None
 ) -> Flask:
     """Build the API application from settings (default: the environment)."""
-    from api import docs, health, jobs, predictions
+    from api import (
+        annotations,
+        docs,
+        health,
+        jobs,
+        predictions,
+        reports,
+        samples,
+        stats,
+        ui,
+    )
     from api.auth import install_auth
     from api.broker import WorkerClient
     from api.errors import register_error_handlers
@@ -55,7 +65,12 @@ def create_app(
     api.register_blueprint(health.blp)
     api.register_blueprint(predictions.blp)
     api.register_blueprint(jobs.blp)
+    api.register_blueprint(reports.blp)
+    api.register_blueprint(annotations.blp)
+    api.register_blueprint(samples.blp)
+    api.register_blueprint(stats.blp)
     app.register_blueprint(docs.bp)
+    app.register_blueprint(ui.bp)
     register_error_handlers(app)
     install_auth(app)
 

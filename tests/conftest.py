@@ -106,7 +106,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
             connection.execute(
                 sa.text(
                     "TRUNCATE jobs, images, predictions, image_errors, chunk_runs, "
-                    "annotations, annotation_events, samples, sample_items, suggestions "
+                    "annotations, annotation_events, samples, sample_items, "
+                    "suggestions "
                     "RESTART IDENTITY CASCADE"
                 )
             )

@@ -117,7 +117,9 @@ def upgrade() -> None:
         sa.Column("evidence", JSONType, nullable=False),
         sa.Column("created_at", Timestamp, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_suggestions"),
-        sa.UniqueConstraint("job_id", "image_id", name="uq_suggestions_job_id_image_id"),
+        sa.UniqueConstraint(
+            "job_id", "image_id", name="uq_suggestions_job_id_image_id"
+        ),
         sa.CheckConstraint(CATEGORIES, name="ck_suggestions_category"),
     )
 
