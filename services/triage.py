@@ -16,6 +16,8 @@ from typing import Literal
 
 import numpy as np
 
+from services import labels
+
 CategoryKey = Literal[
     "similar_labels",
     "not_salient_gt",
@@ -28,26 +30,7 @@ EvidenceItem = tuple[str, EvidenceValue]
 
 # Factor names of ImageNet-X (Idrissi et al., 2022), as its annotation files spell
 # them.
-IMAGENET_X_FACTORS = frozenset(
-    {
-        "multiple_objects",
-        "background",
-        "color",
-        "brighter",
-        "darker",
-        "style",
-        "larger",
-        "smaller",
-        "object_blocking",
-        "person_blocking",
-        "partial_view",
-        "pattern",
-        "pose",
-        "shape",
-        "subcategory",
-        "texture",
-    }
-)
+IMAGENET_X_FACTORS = frozenset(labels.IMAGENET_X_FACTORS)
 # Factors that make the ground-truth object less prominent in the image.
 NOT_SALIENT_FACTORS = frozenset(
     {"multiple_objects", "smaller", "object_blocking", "person_blocking"}

@@ -259,6 +259,28 @@ def _failure_flags(row: PredictionRow, ground_truth: int | None) -> tuple[Any, A
     return top5[0] != ground_truth, not in_top5
 
 
+def failure_from_row(row: sa.Row[Any]) -> Failure:
+    """Build a Failure from a row that joins a prediction with its image."""
+    return Failure(
+        job_id=row.job_id,
+        image_id=row.image_id,
+        dataset=row.dataset,
+        key=row.key,
+        ground_truth=row.ground_truth,
+        real_labels=row.real_labels,
+        width=row.width,
+        height=row.height,
+        predicted_class=row.predicted_class,
+        top5=list(row.top5),
+        top5_probabilities=list(row.top5_probabilities),
+        gt_probability=row.gt_probability,
+        gt_rank=row.gt_rank,
+        members=_members_from_json(row.members),
+        entropy=row.entropy,
+        ensemble_id=row.ensemble_id,
+    )
+
+
 class Repository:
     """Transactions over failcat's tables, one per method call."""
 
@@ -791,27 +813,7 @@ class Repository:
                 .limit(per_page)
                 .offset((page - 1) * per_page)
             ).all()
-        items = [
-            Failure(
-                job_id=row.job_id,
-                image_id=row.image_id,
-                dataset=row.dataset,
-                key=row.key,
-                ground_truth=row.ground_truth,
-                real_labels=row.real_labels,
-                width=row.width,
-                height=row.height,
-                predicted_class=row.predicted_class,
-                top5=list(row.top5),
-                top5_probabilities=list(row.top5_probabilities),
-                gt_probability=row.gt_probability,
-                gt_rank=row.gt_rank,
-                members=_members_from_json(row.members),
-                entropy=row.entropy,
-                ensemble_id=row.ensemble_id,
-            )
-            for row in rows
-        ]
+        items = [failure_from_row(row) for row in rows]
         return Page(items, page, per_page, total)
 
     def compute_metrics(self, job_id: int) -> dict[str, Any]:

@@ -24,8 +24,8 @@ from services.storage.engine import writer
 from services.storage.repositories import (
     MAX_PER_PAGE,
     Failure,
-    MemberPrediction,
     Page,
+    failure_from_row,
 )
 from services.storage.tables import (
     CATEGORY_KEYS,
@@ -124,29 +124,6 @@ def _failure_columns() -> list[Any]:
     ]
 
 
-def _failure(row: sa.Row[Any]) -> Failure:
-    return Failure(
-        job_id=row.job_id,
-        image_id=row.image_id,
-        dataset=row.dataset,
-        key=row.key,
-        ground_truth=row.ground_truth,
-        real_labels=row.real_labels,
-        width=row.width,
-        height=row.height,
-        predicted_class=row.predicted_class,
-        top5=list(row.top5),
-        top5_probabilities=list(row.top5_probabilities),
-        gt_probability=row.gt_probability,
-        gt_rank=row.gt_rank,
-        members={
-            name: MemberPrediction(**fields) for name, fields in row.members.items()
-        },
-        entropy=row.entropy,
-        ensemble_id=row.ensemble_id,
-    )
-
-
 class SuggestionRepository:
     """Transactions over the suggestions of jobs, one per method call."""
 
@@ -221,7 +198,7 @@ class SuggestionRepository:
                     .select_from(joined)
                     .where(condition, predictions.c.image_id.in_(part))
                 )
-                found.update({row.image_id: _failure(row) for row in rows})
+                found.update({row.image_id: failure_from_row(row) for row in rows})
         return found
 
     def list_failures_suggested(
@@ -275,7 +252,7 @@ class SuggestionRepository:
                 .limit(per_page)
                 .offset((page - 1) * per_page)
             ).all()
-        return Page([_failure(row) for row in rows], page, per_page, total)
+        return Page([failure_from_row(row) for row in rows], page, per_page, total)
 
     # Suggestions
 
