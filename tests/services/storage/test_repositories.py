@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 import pytest
@@ -11,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from services.errors import InvalidFieldError, NotFoundError
-from services.storage.engine import normalize_url
+from services.storage.engine import make_engine, normalize_url, upgrade_database
 from services.storage.repositories import (
     ImageRow,
     JobCounts,
@@ -534,13 +535,15 @@ def test_sqlite_url_is_unchanged() -> None:
     assert normalize_url("sqlite:///x.db").drivername == "sqlite"
 
 
-def test_sqlite_connection_settings(engine: Engine) -> None:
-    if engine.dialect.name != "sqlite":
-        pytest.skip("SQLite connection settings only")
+def test_sqlite_connection_settings(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'settings.db'}"
+    upgrade_database(url)
+    engine = make_engine(url)
     with engine.connect() as connection:
         journal = connection.exec_driver_sql("PRAGMA journal_mode").scalar_one()
         foreign_keys = connection.exec_driver_sql("PRAGMA foreign_keys").scalar_one()
         busy = connection.exec_driver_sql("PRAGMA busy_timeout").scalar_one()
+    engine.dispose()
     assert journal == "wal"
     assert foreign_keys == 1
     assert busy > 0
