@@ -37,6 +37,7 @@ def create_app(
     from api.auth import install_auth
     from api.broker import WorkerClient
     from api.errors import register_error_handlers
+    from api.request_checks import install_request_checks
 
     settings = settings or load_settings()
     app = Flask(__name__)
@@ -61,6 +62,7 @@ def create_app(
     app.extensions["failcat_celery"] = celery
     app.extensions["failcat_workers"] = WorkerClient(celery, settings.predict_timeout_s)
 
+    install_request_checks(app)
     api = Api(app)
     api.register_blueprint(health.blp)
     api.register_blueprint(predictions.blp)

@@ -17,7 +17,14 @@ from celery.exceptions import TimeoutError as CeleryTimeoutError
 from kombu.exceptions import OperationalError
 
 from services.errors import FailcatError, UnavailableError
-from worker.celery_app import PREDICT_TASK, redis_client, redis_url, status_key
+from worker.celery_app import (
+    DEFAULT_PRIORITY,
+    PREDICT_PRIORITY,
+    PREDICT_TASK,
+    redis_client,
+    redis_url,
+    status_key,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -67,14 +74,14 @@ class WorkerClient:
             raise UnavailableError(f"Redis is unreachable: {exc}") from None
         return statuses
 
-    def call(self, name: str, args: list[Any], queue: str | None = None) -> Any:
+    def call(self, name: str, args: list[Any], priority: int = DEFAULT_PRIORITY) -> Any:
         """Send task ``name`` and wait for its result up to the timeout."""
         self.require_worker()
         try:
             result = self.celery.send_task(
                 name,
                 args=args,
-                queue=queue,
+                priority=priority,
                 expires=self.timeout_s,
                 retry=False,
             )
@@ -99,7 +106,7 @@ class WorkerClient:
 
     def predict(self, image_b64: str, top_k: int) -> dict[str, Any]:
         """Return the ensemble's prediction for one base64-encoded image."""
-        return self.call(PREDICT_TASK, [image_b64, top_k])
+        return self.call(PREDICT_TASK, [image_b64, top_k], priority=PREDICT_PRIORITY)
 
 
 def _remote_error(status: int, message: str, errors: dict | None) -> FailcatError:

@@ -60,7 +60,7 @@ def register_error_handlers(app: Flask) -> None:
         # flask-smorest attaches validation messages as exc.data["messages"].
         data = getattr(exc, "data", None)
         if isinstance(data, dict) and data.get("messages"):
-            body["errors"] = data["messages"]
+            body["errors"] = _by_field(data["messages"])
             body["message"] = _validation_summary(data["messages"])
         response = jsonify(body)
         response.status_code = code
@@ -97,3 +97,18 @@ def _validation_summary(messages: dict[str, Any]) -> str:
         else:
             parts.append(f"{location}: {fields}")
     return "invalid request: " + "; ".join(parts)
+
+
+def _by_field(messages: dict[str, Any]) -> dict[str, Any]:
+    """Key validation messages by field, as domain errors are.
+
+    flask-smorest nests them under the request location (``json``, ``query``);
+    no failcat route takes the same field name from two locations.
+    """
+    flat: dict[str, Any] = {}
+    for location, fields in messages.items():
+        if isinstance(fields, dict):
+            flat.update(fields)
+        else:
+            flat[location] = fields
+    return flat

@@ -12,7 +12,7 @@ from api.schemas import FailureQuerySchema, JobCreateSchema, PageQuerySchema
 from services import datasets, jobs
 from services.errors import UnavailableError
 from services.storage.suggestion_repository import SuggestionRepository
-from worker.celery_app import RUN_CHUNK_TASK
+from worker.celery_app import DEFAULT_PRIORITY, RUN_CHUNK_TASK
 
 blp = Blueprint("jobs", __name__, url_prefix="/v1", description="Validation jobs")
 
@@ -27,7 +27,10 @@ def dispatch_chunks(plan: jobs.JobPlan) -> None:
     try:
         for index, image_ids in enumerate(plan.chunks):
             celery.send_task(
-                RUN_CHUNK_TASK, args=[plan.job.id, index, image_ids], retry=False
+                RUN_CHUNK_TASK,
+                args=[plan.job.id, index, image_ids],
+                priority=DEFAULT_PRIORITY,
+                retry=False,
             )
     except Exception as exc:  # kombu and redis raise several connection errors
         reason = f"the chunk tasks could not be queued: {exc}"

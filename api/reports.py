@@ -9,6 +9,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
+from api.schemas import ID_RANGE
 from services import jobs, reports
 from services.storage.suggestion_repository import SuggestionRepository
 
@@ -16,7 +17,9 @@ blp = Blueprint("reports", __name__, url_prefix="/v1", description="Reports")
 
 
 class ExampleSheetQuerySchema(Schema):
-    job = fields.Integer(required=True, metadata={"description": "the job's id"})
+    job = fields.Integer(
+        required=True, validate=ID_RANGE, metadata={"description": "the job's id"}
+    )
     per_category = fields.Integer(
         load_default=5,
         validate=validate.Range(

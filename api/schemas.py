@@ -6,6 +6,10 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from services.categories import CATEGORY_KEYS
 
+# Ids and page numbers fit the databases' 32-bit integer columns.
+MAX_ID = 2**31 - 1
+ID_RANGE = validate.Range(min=1, max=MAX_ID)
+
 
 class PredictionQuerySchema(Schema):
     top_k = fields.Integer(
@@ -67,10 +71,12 @@ class JobCreateSchema(Schema):
         metadata={"description": "imagenet-val or folder"},
     )
     start = fields.Integer(
+        strict=True,
         validate=validate.Range(min=1, max=50000),
         metadata={"description": "first validation index, 1-based, inclusive"},
     )
     stop = fields.Integer(
+        strict=True,
         validate=validate.Range(min=1, max=50000),
         metadata={"description": "last validation index, inclusive"},
     )
@@ -97,12 +103,26 @@ class JobCreateSchema(Schema):
                     f"({data['stop']})",
                     field_name="start",
                 )
-        if data.get("dataset") == "folder" and not data.get("path"):
-            raise ValidationError("required for a folder job", field_name="path")
+        if data.get("dataset") == "imagenet-val" and "path" in data:
+            raise ValidationError(
+                "path is for folder jobs; an imagenet-val job reads "
+                "FAILCAT_IMAGENET_VAL_DIR",
+                field_name="path",
+            )
+        if data.get("dataset") == "folder":
+            if not data.get("path"):
+                raise ValidationError("required for a folder job", field_name="path")
+            for name in ("start", "stop"):
+                if name in data:
+                    raise ValidationError(
+                        f"{name} is for imagenet-val jobs; a folder job reads "
+                        "every image under its path",
+                        field_name=name,
+                    )
 
 
 class PageQuerySchema(Schema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_ID))
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
 
 
@@ -141,7 +161,12 @@ class CategoryListSchema(Schema):
 
 
 class AnnotationCreateSchema(Schema):
-    job = fields.Integer(required=True, strict=True, metadata={"description": "job id"})
+    job = fields.Integer(
+        required=True,
+        strict=True,
+        validate=ID_RANGE,
+        metadata={"description": "job id"},
+    )
     image = fields.String(
         required=True,
         validate=validate.Length(min=1),
@@ -168,9 +193,12 @@ class AnnotationUpdateSchema(Schema):
 
 
 class AnnotationQuerySchema(PageQuerySchema):
-    job = fields.Integer(metadata={"description": "only annotations of this job"})
+    job = fields.Integer(
+        validate=ID_RANGE, metadata={"description": "only annotations of this job"}
+    )
     sample = fields.Integer(
-        metadata={"description": "only annotations of this sample's images"}
+        validate=ID_RANGE,
+        metadata={"description": "only annotations of this sample's images"},
     )
     annotator = fields.String(metadata={"description": "only this annotator's"})
     category = fields.String(metadata={"description": "only this category key or id"})
@@ -215,7 +243,7 @@ class SampleCreateSchema(Schema):
     size = fields.Integer(
         required=True,
         strict=True,
-        validate=validate.Range(min=1),
+        validate=validate.Range(min=1, max=MAX_ID),
         metadata={"description": "number of failures to draw, at least 1"},
     )
     seed = fields.Integer(
@@ -264,8 +292,12 @@ class NextItemSchema(Schema):
 
 
 class StatsQuerySchema(Schema):
-    job = fields.Integer(metadata={"description": "job id; optional with sample"})
-    sample = fields.Integer(metadata={"description": "only this sample's failures"})
+    job = fields.Integer(
+        validate=ID_RANGE, metadata={"description": "job id; optional with sample"}
+    )
+    sample = fields.Integer(
+        validate=ID_RANGE, metadata={"description": "only this sample's failures"}
+    )
     annotator = fields.String(metadata={"description": "only this annotator's labels"})
     format = fields.String(
         load_default="json",

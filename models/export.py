@@ -15,11 +15,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
 from models.manifest import (
+    EXPORT_FORMAT,
     OPSET,
     Manifest,
     MemberEntry,
@@ -94,9 +96,32 @@ def export_member(member: Member, model_dir: Path) -> Path:
             dynamic_shapes={"inputs": {0: torch.export.Dim("batch")}},
             external_data=False,
         )
+    model_proto = onnx.load(str(partial))
+    strip_source_metadata(model_proto.graph)
+    onnx.save(model_proto, str(partial))
     onnx.checker.check_model(str(partial), full_check=True)
     partial.replace(target)
     return target
+
+
+def strip_source_metadata(graph: Any) -> None:
+    """Remove the exporter's per-node source locations from a graph, in place.
+
+    torch.onnx records each node's Python stack trace, with absolute paths of
+    the virtual environment, in ``metadata_props``. Without them the same
+    weights export to the same bytes in any folder, so the ensemble id does
+    not depend on where failcat is installed.
+    """
+    for node in graph.node:
+        del node.metadata_props[:]
+        node.doc_string = ""
+        for attribute in node.attribute:
+            if attribute.g is not None and attribute.HasField("g"):
+                strip_source_metadata(attribute.g)
+            for subgraph in attribute.graphs:
+                strip_source_metadata(subgraph)
+    del graph.metadata_props[:]
+    graph.doc_string = ""
 
 
 def check_parity(
@@ -195,6 +220,7 @@ def export_ensemble(
         manifest = Manifest(
             members=entries,
             details={
+                "export_format": EXPORT_FORMAT,
                 "exported_with": {
                     "torch": torch.__version__,
                     "onnx": onnx.__version__,

@@ -12,6 +12,8 @@ from models.registry import MEMBERS, Member
 
 MANIFEST_FILE = "manifest.json"
 OPSET = 18
+# Bumped whenever the export itself changes, so older exports are redone.
+EXPORT_FORMAT = 2
 
 
 def sha256_file(path: Path) -> str:
@@ -138,6 +140,12 @@ def manifest_problems(
     if manifest is None:
         return [f"no {MANIFEST_FILE} in {model_dir}"]
     problems = []
+    found_format = manifest.details.get("export_format")
+    if found_format != EXPORT_FORMAT:
+        problems.append(
+            f"export format {found_format} in the manifest, this version writes "
+            f"{EXPORT_FORMAT}"
+        )
     by_name = {entry.name: entry for entry in manifest.members}
     if set(by_name) != {m.name for m in members}:
         problems.append(

@@ -61,6 +61,18 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _log_level(raw: str) -> str:
+    level = raw.strip().upper()
+    if level not in LOG_LEVELS:
+        raise ConfigurationError(
+            f"FAILCAT_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {raw!r}"
+        )
+    return level
+
+
 @dataclass(frozen=True)
 class Settings:
     """All configuration of one failcat process."""
@@ -76,6 +88,9 @@ class Settings:
     batch_size: int = 32
     max_note_chars: int = 2000
     result_expires_s: int = 3600
+    # Redis redelivers a task whose worker died as a whole only after this many
+    # seconds, so it must exceed the longest chunk (seconds on a CPU).
+    visibility_timeout_s: int = 600
     # Providers in order of preference, as ONNX Runtime names them.
     execution_providers: tuple[str, ...] = ("CPUExecutionProvider",)
     intra_op_threads: int = 0
@@ -143,6 +158,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         batch_size=_int(env, "FAILCAT_BATCH_SIZE", 32),
         max_note_chars=_int(env, "FAILCAT_MAX_NOTE_CHARS", 2000),
         result_expires_s=_int(env, "FAILCAT_RESULT_EXPIRES_S", 3600),
+        visibility_timeout_s=_int(env, "FAILCAT_VISIBILITY_TIMEOUT_S", 600, minimum=30),
         execution_providers=_parse_providers(
             env.get("FAILCAT_EXECUTION_PROVIDERS") or "cpu"
         ),
@@ -150,5 +166,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         api_keys=_parse_api_keys(env.get("FAILCAT_API_KEYS") or ""),
         imagenet_val_dir=Path(val_dir) if val_dir else None,
         dataset_roots=roots,
-        log_level=(env.get("FAILCAT_LOG_LEVEL") or "INFO").upper(),
+        log_level=_log_level(env.get("FAILCAT_LOG_LEVEL") or "INFO"),
     )

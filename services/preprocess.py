@@ -15,15 +15,28 @@ _FILTERS = {
 
 
 def resize_and_crop(image: Image.Image, spec: Preprocessing) -> Image.Image:
-    """Resize the shorter side to ``spec.resize_shorter`` and keep the centre crop."""
+    """Resize the shorter side to ``spec.resize_shorter`` and keep the centre crop.
+
+    Only the source region behind the crop is resampled, so a very thin image
+    (10000 x 1, say) costs a crop's worth of pixels instead of a resized image
+    millions of pixels long. Pillow's filter still reads source pixels just
+    outside that region, so the result matches resizing the whole image first.
+    """
     width, height = image.size
     factor = spec.resize_shorter / min(width, height)
     new_width = max(spec.crop, round(width * factor))
     new_height = max(spec.crop, round(height * factor))
-    resized = image.resize((new_width, new_height), _FILTERS[spec.interpolation])
     left = (new_width - spec.crop) // 2
     top = (new_height - spec.crop) // 2
-    return resized.crop((left, top, left + spec.crop, top + spec.crop))
+    scale_x = width / new_width
+    scale_y = height / new_height
+    box = (
+        left * scale_x,
+        top * scale_y,
+        (left + spec.crop) * scale_x,
+        (top + spec.crop) * scale_y,
+    )
+    return image.resize((spec.crop, spec.crop), _FILTERS[spec.interpolation], box=box)
 
 
 def to_tensor(image: Image.Image, spec: Preprocessing) -> np.ndarray:

@@ -50,3 +50,8 @@ def test_bad_integer_named():
 def test_dataset_roots_split():
     settings = load_settings({"FAILCAT_DATASET_ROOTS": "/a:/b"})
     assert settings.dataset_roots == (Path("/a"), Path("/b"))
+
+
+def test_bad_log_level_named():
+    with pytest.raises(ConfigurationError, match="FAILCAT_LOG_LEVEL"):
+        load_settings({"FAILCAT_LOG_LEVEL": "LOUD"})

@@ -24,9 +24,8 @@ START_JOB_TASK = "failcat.start_job"
 ANALYSE_JOB_TASK = "failcat.analyse_job"
 ANALYSE_CHUNK_TASK = "failcat.analyse_chunk"
 
-# NOTE: Redis redelivers an unacknowledged message only after this many seconds,
-# so it must exceed the longest chunk; a 64-image chunk takes seconds on a CPU.
-VISIBILITY_TIMEOUT_S = 1800
+PREDICT_PRIORITY = 0
+DEFAULT_PRIORITY = 5
 
 # Each worker node publishes its pool's model status under this prefix.
 STATUS_KEY_PREFIX = "failcat:worker:"
@@ -84,8 +83,20 @@ def create_celery(settings: Settings | None = None) -> Celery:
             ANALYSE_JOB_TASK: _route(ANALYSIS_QUEUE),
             ANALYSE_CHUNK_TASK: _route(ANALYSIS_QUEUE),
         },
-        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_S},
-        result_backend_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_S},
+        # NOTE: on Redis, priority 0 is served first. Predictions are sent at
+        # PREDICT_PRIORITY so that a user waits for one chunk at most, not for
+        # every chunk a job has queued.
+        # NOTE: send_task does not apply task_default_priority, so senders pass
+        # DEFAULT_PRIORITY themselves.
+        task_default_priority=DEFAULT_PRIORITY,
+        broker_transport_options={
+            "visibility_timeout": settings.visibility_timeout_s,
+            "priority_steps": list(range(10)),
+            "sep": ":",
+        },
+        result_backend_transport_options={
+            "visibility_timeout": settings.visibility_timeout_s
+        },
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
         worker_send_task_events=False,

@@ -179,14 +179,16 @@ def test_jobs_listed(stack: ServiceStack, full_job: dict):
         ({"dataset": "folder", "path": "../"}, "path"),
         ({"dataset": "folder", "path": "/etc"}, "path"),
         ({"dataset": "folder", "path": "no-such-folder"}, "path"),
+        ({"dataset": "folder", "path": "imagenet-samples", "start": 1}, "start"),
+        ({"dataset": "imagenet-val", "start": 1, "stop": 5, "path": "x"}, "path"),
+        ({"dataset": "imagenet-val", "start": 1.5, "stop": 5}, "start"),
+        ({"dataset": "folder", "path": "imagenet-samples\u0000"}, "path"),
     ],
 )
 def test_bad_job_request(stack: ServiceStack, body: dict, field: str):
     response = stack.client.post("/v1/jobs", json=body, headers=auth())
     assert response.status_code == 422
-    errors = response.get_json()["errors"]
-    fields = errors.get("json", errors)
-    assert field in fields
+    assert field in response.get_json()["errors"]
 
 
 def test_job_without_key_401(stack: ServiceStack):
@@ -325,3 +327,64 @@ def test_range_without_files_done_at_once(stack: ServiceStack, test_data_dir: Pa
     assert body["state"] == "done"
     assert body["analysis_state"] == "done"
     assert body["counts"] == {"total": 4, "done": 0, "failed": 0, "missing": 4}
+
+
+def test_prediction_overtakes_queued_chunks(stack: ServiceStack, test_data_dir: Path):
+    tench = (test_data_dir / "imagenet-samples" / "n01440764_tench.JPEG").read_bytes()
+    created = stack.start_job(FULL_RANGE)
+    _chunk_in_progress(stack, created["id"])
+    response = stack.client.post(
+        "/v1/predictions", data=tench, content_type="image/jpeg"
+    )
+    job = stack.client.get(f"/v1/jobs/{created['id']}").get_json()
+    assert response.status_code == 200
+    # Answered while most of the job's chunks were still queued behind it.
+    assert job["chunks"]["done"] < job["chunks"]["total"] // 2
+    assert stack.wait_job(created["id"])["state"] == "done"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/jobs/99999999999999999999999",
+        "/v1/jobs/2147483648",
+        "/v1/jobs/2147483648/failures",
+        "/v1/samples/2147483648",
+        "/v1/annotations/2147483648",
+    ],
+)
+def test_huge_id_404(stack: ServiceStack, path: str):
+    assert stack.client.get(path).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("/v1/jobs?page=99999999999999999999", "page"),
+        ("/v1/stats?job=2147483648", "job"),
+        ("/v1/annotations?job=99999999999999999999", "job"),
+        ("/v1/stats?job=1&annotator=a%00b", "annotator"),
+    ],
+)
+def test_out_of_range_query_422(stack: ServiceStack, query: str, field: str):
+    response = stack.client.get(query)
+    assert response.status_code == 422
+    assert field in response.get_json()["errors"]
+
+
+def test_nul_in_note_422(stack: ServiceStack, full_job: dict):
+    failure = stack.client.get(
+        f"/v1/jobs/{full_job['id']}/failures?per_page=1"
+    ).get_json()["items"][0]
+    response = stack.client.post(
+        "/v1/annotations",
+        json={
+            "job": full_job["id"],
+            "image": failure["image"],
+            "category": 1,
+            "note": "a\u0000b",
+        },
+        headers=auth(),
+    )
+    assert response.status_code == 422
+    assert "note" in response.get_json()["errors"]

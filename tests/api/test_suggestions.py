@@ -112,7 +112,7 @@ def test_filter_rejects_unknown_category(module_client, analysed_job) -> None:
         f"/v1/jobs/{analysed_job['id']}/failures?suggested=blurry"
     )
     assert response.status_code == 422
-    assert "suggested" in response.get_json()["errors"]["query"]
+    assert "suggested" in response.get_json()["errors"]
 
 
 def test_example_sheet_png(module_client, analysed_job) -> None:
@@ -132,7 +132,7 @@ def test_example_sheet_rejects_per_category(
         f"/v1/reports/examples.png?job={analysed_job['id']}&per_category={per_category}"
     )
     assert response.status_code == 422
-    assert "per_category" in response.get_json()["errors"]["query"]
+    assert "per_category" in response.get_json()["errors"]
 
 
 def test_example_sheet_unknown_job(module_client, analysed_job) -> None:
@@ -205,4 +205,4 @@ def test_stats_compare_with_annotator(module_client, analysed_job) -> None:
 def test_stats_compare_rejects_unknown(module_client, analysed_job) -> None:
     response = module_client.get(f"/v1/stats?job={analysed_job['id']}&compare=people")
     assert response.status_code == 422
-    assert "compare" in response.get_json()["errors"]["query"]
+    assert "compare" in response.get_json()["errors"]

@@ -109,3 +109,9 @@ def test_missing_file_detected(model_dir: Path, tmp_path: Path):
 
 def test_no_manifest_detected(tmp_path: Path):
     assert manifest_problems(tmp_path) != []
+
+
+def test_export_has_no_source_paths(model_dir: Path):
+    for member in MEMBERS:
+        data = (model_dir / member.onnx_file).read_bytes()
+        assert b"site-packages" not in data
