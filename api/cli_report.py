@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -71,13 +72,28 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
             repository, suggestion_repository, settings, args.job, args.per_category
         )
         tables = _distributions(suggestion_repository, args.job)
+        examples = reports.collect_examples(
+            suggestion_repository, settings, args.job, args.per_category
+        )
     finally:
         engine.dispose()
+    unfound = [e.image_id for row in examples.values() for e in row if e.path is None]
+    if unfound:
+        print(
+            f"warning: {len(unfound)} example images were not found (first: "
+            f"{unfound[0]}) and are drawn as grey boxes; check "
+            "FAILCAT_IMAGENET_VAL_DIR and FAILCAT_DATASET_ROOTS",
+            file=sys.stderr,
+        )
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / EXAMPLES_FILE).write_bytes(png)
-    (out / STATS_MARKDOWN_FILE).write_text(stats_markdown(tables), encoding="utf-8")
-    (out / STATS_CSV_FILE).write_text(stats_csv(tables), encoding="utf-8")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / EXAMPLES_FILE).write_bytes(png)
+        (out / STATS_MARKDOWN_FILE).write_text(stats_markdown(tables), encoding="utf-8")
+        (out / STATS_CSV_FILE).write_text(stats_csv(tables), encoding="utf-8")
+    except OSError as exc:
+        print(f"failcat: could not write the report to {out}: {exc}", file=sys.stderr)
+        return 1
     print(
         f"wrote {EXAMPLES_FILE}, {STATS_MARKDOWN_FILE} and {STATS_CSV_FILE} "
         f"for job {args.job} to {out}"

@@ -73,10 +73,15 @@ def create_sample(
         raise InvalidFieldError(
             "seed", f"seed must be between 0 and {MAX_SEED}, got {seed}"
         )
-    if job.state != "done":
+    if job.state in ("queued", "running"):
         raise ConflictError(
             f"job {job_id} is {job.state}; samples need a done job, so wait for it "
             f"to finish (GET /v1/jobs/{job_id})"
+        )
+    if job.state != "done":
+        raise ConflictError(
+            f"job {job_id} is {job.state} and will not finish; samples need a done "
+            "job, so start a new one"
         )
 
     failures = annotation_repository.failure_image_ids(job_id, job.criterion)

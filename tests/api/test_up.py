@@ -141,6 +141,33 @@ def test_up_write_needs_key(running_up):
     assert response.status_code == 401
 
 
+def test_up_restarts_killed_worker(running_up, test_data_dir):
+    process, base, home = running_up
+    workers = [
+        child
+        for child in psutil.Process(process.pid).children()
+        if "celery" in " ".join(child.cmdline())
+    ]
+    assert len(workers) == 1
+    workers[0].kill()
+    deadline = time.monotonic() + 120
+    ready = False
+    while time.monotonic() < deadline and not ready:
+        time.sleep(1)
+        try:
+            ready = requests.get(f"{base}/readyz", timeout=5).status_code == 200
+        except requests.ConnectionError:
+            ready = False
+    assert process.poll() is None
+    assert "restarting it" in (home / "up.log").read_text()
+    assert ready
+    with (test_data_dir / "imagenet-samples" / TENCH).open("rb") as handle:
+        response = requests.post(
+            f"{base}/v1/predictions", files={"image": handle}, timeout=60
+        )
+    assert response.status_code == 200
+
+
 def test_up_stops_everything_on_sigterm(running_up):
     process, base, _ = running_up
     descendants = psutil.Process(process.pid).children(recursive=True)

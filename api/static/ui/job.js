@@ -20,14 +20,16 @@
   function renderJob(job) {
     const counts = job.counts || {};
     const todo = (counts.total || 0) - (counts.missing || 0);
-    const finished = (counts.done || 0) + (counts.failed || 0);
+    // counts.done counts every processed image; counts.failed is the part of it
+    // that could not be read.
+    const finished = counts.done || 0;
     const fraction = todo > 0 ? Math.min(1, finished / todo) : job.state === "done" ? 1 : 0;
     byId("job-state").textContent = job.state;
     byId("job-state").className = `state state-${job.state}`;
     byId("job-progress-fill").style.width = `${(fraction * 100).toFixed(1)}%`;
     byId("job-progress").setAttribute("aria-valuenow", (fraction * 100).toFixed(0));
     byId("job-progress").className = `progress progress-${job.state}`;
-    let text = `${counts.done || 0} of ${todo} images predicted`;
+    let text = `${(counts.done || 0) - (counts.failed || 0)} of ${todo} images predicted`;
     if (counts.failed) {
       text += `, ${counts.failed} could not be read`;
     }

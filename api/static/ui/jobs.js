@@ -21,7 +21,8 @@
     if (todo <= 0) {
       return job.state === "done" ? 1 : 0;
     }
-    return Math.min(1, ((counts.done || 0) + (counts.failed || 0)) / todo);
+    // counts.done already includes the images that failed.
+    return Math.min(1, (counts.done || 0) / todo);
   }
 
   function progressCell(job) {
