@@ -85,7 +85,8 @@ class Settings:
     max_pixels: int = DEFAULT_MAX_PIXELS
     predict_timeout_s: float = 30.0
     chunk_size: int = 64
-    batch_size: int = 32
+    # NOTE: batches of 16 measured a few percent faster than 32 on 2 CPU cores.
+    batch_size: int = 16
     max_note_chars: int = 2000
     result_expires_s: int = 3600
     # Redis redelivers a task whose worker died as a whole only after this many
@@ -155,7 +156,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_pixels=_int(env, "FAILCAT_MAX_PIXELS", DEFAULT_MAX_PIXELS),
         predict_timeout_s=_float(env, "FAILCAT_PREDICT_TIMEOUT_S", 30.0),
         chunk_size=_int(env, "FAILCAT_CHUNK_SIZE", 64),
-        batch_size=_int(env, "FAILCAT_BATCH_SIZE", 32),
+        batch_size=_int(env, "FAILCAT_BATCH_SIZE", 16),
         max_note_chars=_int(env, "FAILCAT_MAX_NOTE_CHARS", 2000),
         result_expires_s=_int(env, "FAILCAT_RESULT_EXPIRES_S", 3600),
         visibility_timeout_s=_int(env, "FAILCAT_VISIBILITY_TIMEOUT_S", 600, minimum=30),

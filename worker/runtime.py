@@ -66,6 +66,7 @@ def load_ensemble() -> None:
                 current.execution_providers,
                 current.intra_op_threads,
             )
+            _ensemble.warm_up(current.batch_size)
             _load_error = None
         except FailcatError as exc:
             _load_error = exc.message
