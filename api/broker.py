@@ -52,6 +52,13 @@ class WorkerClient:
             self._last_seen = time.monotonic()
         return nodes
 
+    def require_broker(self) -> None:
+        """Raise UnavailableError at once when Redis does not answer a ping."""
+        try:
+            self._redis.ping()
+        except (redis.RedisError, OSError) as exc:
+            raise UnavailableError(f"Redis is unreachable: {exc}") from None
+
     def require_worker(self) -> None:
         """Raise UnavailableError at once when no worker is running."""
         if time.monotonic() - self._last_seen < PING_CACHE_S:

@@ -51,6 +51,8 @@ class Jobs(MethodView):
         URL in the Location header for progress.
         """
         settings = current_app.config["FAILCAT_SETTINGS"]
+        # A job whose chunks cannot be queued would only be created to fail.
+        current_app.extensions["failcat_workers"].require_broker()
         plan = jobs.plan_job(repository(), settings, **body)
 
         dispatch_chunks(plan)

@@ -45,7 +45,7 @@ def redis_client(url: str) -> redis.Redis:
     """Return a redis-py client for a broker URL, unix sockets included."""
     if url.startswith("redis+socket://"):
         url = "unix://" + url[len("redis+socket://") :]
-    return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+    return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
 
 
 def _route(queue: str) -> dict[str, str]:

@@ -88,3 +88,22 @@ def test_readyz_worker_without_models(tmp_path_factory):
     finally:
         worker.stop()
         server.close()
+
+
+def test_job_without_redis_503(tmp_path):
+    from api import create_app
+    from services.storage.engine import upgrade_database
+    from tests.support import auth
+
+    settings = base_settings(
+        tmp_path, "redis+socket:///nonexistent/redis.sock", tmp_path
+    )
+    upgrade_database(settings.effective_database_url)
+    client = create_app({"TESTING": True}, settings=settings).test_client()
+    response = client.post(
+        "/v1/jobs",
+        json={"dataset": "folder", "path": "anything"},
+        headers=auth(),
+    )
+    assert response.status_code == 503
+    assert client.get("/v1/jobs").get_json()["total"] == 0
