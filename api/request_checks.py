@@ -1,4 +1,4 @@
-"""Checks every request passes before a view sees it."""
+"""Checks that run on every request before its view."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from werkzeug.routing import IntegerConverter
 
 from services.errors import InvalidFieldError
 
-# Ids in paths fit the databases' 32-bit integer columns; a larger id matches
-# no route and answers 404 instead of overflowing the database driver.
+# Ids in paths fit the databases' 32-bit integer columns. A larger id matches
+# no route, so the response is 404 instead of an overflow in the driver.
 MAX_PATH_ID = 2**31 - 1
 
 
