@@ -22,44 +22,53 @@ class BoundedIntegerConverter(IntegerConverter):
         super().__init__(map, *args, **kwargs)
 
 
-def _find_nul(value: Any, path: str) -> str | None:
-    """Return the name of the first string field of ``value`` holding a NUL."""
+def _is_bad_text(text: str) -> bool:
+    """Tell whether ``text`` has a NUL or a lone surrogate, which UTF-8 cannot store."""
+    if "\x00" in text:
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _find_bad_text(value: Any, path: str) -> str | None:
+    """Return the name of the first string field of ``value`` with invalid text."""
     if isinstance(value, str):
-        return path if "\x00" in value else None
+        return path if _is_bad_text(value) else None
     if isinstance(value, dict):
         for key, item in value.items():
-            found = _find_nul(item, str(key)) or (
-                str(key) if "\x00" in str(key) else None
+            found = _find_bad_text(item, str(key)) or (
+                str(key) if _is_bad_text(str(key)) else None
             )
             if found:
                 return found
     if isinstance(value, list):
         for item in value:
-            found = _find_nul(item, path)
+            found = _find_bad_text(item, path)
             if found:
                 return found
     return None
 
 
 def install_request_checks(app: Flask) -> None:
-    """Bound integer path parameters and reject NUL characters in any field.
+    """Bound integer path parameters and reject text UTF-8 cannot store.
 
-    PostgreSQL text columns cannot store NUL, and no failcat value needs one,
+    PostgreSQL text columns cannot store NUL, no database driver encodes a
+    lone surrogate, and no failcat value needs either,
     so both databases reject such a request the same way.
     """
     app.url_map.converters["int"] = BoundedIntegerConverter
 
     @app.before_request
-    def reject_nul_characters() -> None:
+    def reject_invalid_text() -> None:
+        message = "must not contain a NUL character or a lone surrogate"
         for name, value in request.args.items(multi=True):
-            if "\x00" in name or "\x00" in value:
-                raise InvalidFieldError(
-                    name, f"{name} must not contain a NUL character"
-                )
+            if _is_bad_text(name) or _is_bad_text(value):
+                raise InvalidFieldError(name, f"{name} {message}")
         if request.is_json:
             body = request.get_json(silent=True)
-            field = _find_nul(body, "json")
+            field = _find_bad_text(body, "json")
             if field:
-                raise InvalidFieldError(
-                    field, f"{field} must not contain a NUL character"
-                )
+                raise InvalidFieldError(field, f"{field} {message}")

@@ -13,7 +13,7 @@ from typing import Any
 
 from services.categories import Category, parse_category
 from services.errors import FailcatError, InvalidFieldError
-from services.jobs import require_job
+from services.jobs import image_url, require_job
 from services.storage.annotation_repository import (
     Annotation,
     AnnotationEvent,
@@ -229,7 +229,7 @@ def annotation_view(annotation: Annotation) -> dict[str, Any]:
         "id": annotation.id,
         "job": annotation.job_id,
         "image": annotation.image_id,
-        "image_url": f"/v1/images/{annotation.image_id}",
+        "image_url": image_url(annotation.image_id),
         "annotator": annotation.annotator,
         "category": annotation.category,
         "category_id": parse_category(annotation.category).id,

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 
@@ -424,7 +425,7 @@ def failure_view(failure: Any, suggestion: Any = None) -> dict[str, Any]:
         "real_labels": real,
         "gt_in_real": None if not real else failure.ground_truth in real,
         "prediction_in_real": None if not real else failure.predicted_class in real,
-        "image_url": f"/v1/images/{failure.image_id}",
+        "image_url": image_url(failure.image_id),
         "suggestion": _suggestion(suggestion),
     }
 
@@ -438,6 +439,11 @@ def _suggestion(suggestion: Any) -> dict[str, Any] | None:
         "decided_by": suggestion.decided_by,
         "evidence": suggestion.evidence,
     }
+
+
+def image_url(image_id: str) -> str:
+    """Return the API path of an image, with its id percent-encoded."""
+    return "/v1/images/" + quote(image_id, safe=":/")
 
 
 def _class(index: int) -> dict[str, Any]:

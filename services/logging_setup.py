@@ -19,5 +19,5 @@ def configure_logging(level: str = "INFO") -> None:
     root.setLevel(level)
     root._failcat_configured = True  # type: ignore[attr-defined]
     # Libraries that log every request or heartbeat at INFO stay at WARNING.
-    for noisy in ("urllib3", "PIL", "onnxscript", "torch.onnx"):
+    for noisy in ("urllib3", "PIL", "onnxscript", "onnx_ir", "torch.onnx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

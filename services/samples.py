@@ -18,7 +18,7 @@ from typing import Any
 
 from services.annotations import annotation_view
 from services.errors import ConflictError, InvalidFieldError, UnauthorizedError
-from services.jobs import require_job
+from services.jobs import image_url, require_job
 from services.storage.annotation_repository import (
     Annotation,
     AnnotationRepository,
@@ -100,7 +100,7 @@ def _item_view(image_id: str, position: int) -> dict[str, Any]:
     return {
         "position": position,
         "image": image_id,
-        "image_url": f"/v1/images/{image_id}",
+        "image_url": image_url(image_id),
     }
 
 

@@ -106,4 +106,14 @@ def create_celery(settings: Settings | None = None) -> Celery:
     return app
 
 
-app = create_celery()
+_app: Celery | None = None
+
+
+def __getattr__(name: str) -> Celery:
+    """Create the module's ``app`` on first use, so importing reads no settings."""
+    global _app
+    if name != "app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if _app is None:
+        _app = create_celery()
+    return _app

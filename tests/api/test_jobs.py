@@ -401,3 +401,33 @@ def test_folder_job_over_samples(stack: ServiceStack, test_data_dir: Path):
     assert 1 - job["metrics"]["top5_error"] >= 0.975
     failures = stack.client.get(f"/v1/jobs/{job['id']}/failures?per_page=1").get_json()
     assert failures["items"][0]["image"].startswith("folder:imagenet-samples/")
+
+
+def test_surrogate_in_note_422(stack: ServiceStack, full_job: dict):
+    failure = stack.client.get(
+        f"/v1/jobs/{full_job['id']}/failures?per_page=1"
+    ).get_json()["items"][0]
+    body = '{"job": %d, "image": "%s", "category": 1, "note": "ok\\ud800"}' % (
+        full_job["id"],
+        failure["image"],
+    )
+    response = stack.client.post(
+        "/v1/annotations",
+        data=body,
+        content_type="application/json",
+        headers=auth(),
+    )
+    assert response.status_code == 422
+    assert "note" in response.get_json()["errors"]
+
+
+def test_image_url_percent_encoded(stack: ServiceStack, test_data_dir: Path):
+    folder = stack.extra_root / "odd" / "n01443537"
+    folder.mkdir(parents=True)
+    # A tench photo labelled goldfish, so that it is a failure.
+    tench = test_data_dir / "imagenet-samples" / "n01440764_tench.JPEG"
+    (folder / "h#frag.JPEG").write_bytes(tench.read_bytes())
+    job = stack.wait_job(stack.start_job({"dataset": "folder", "path": "odd"})["id"])
+    failure = stack.client.get(f"/v1/jobs/{job['id']}/failures").get_json()["items"][0]
+    assert "%23" in failure["image_url"]
+    assert stack.client.get(failure["image_url"]).status_code == 200
