@@ -133,8 +133,8 @@ def test_invalid_top_k(client, tench_bytes, top_k):
     response = client.post(
         f"/v1/predictions?top_k={top_k}", data=tench_bytes, content_type="image/jpeg"
     )
-    body = _assert_error(response, 422, "query")
-    assert "top_k" in body["errors"]
+    body = _assert_error(response, 422, "top_k")
+    assert "top_k" in body["message"]
 
 
 def test_worker_survives_bad_inputs(client, tench_bytes):
