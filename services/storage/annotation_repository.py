@@ -17,16 +17,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from services.errors import ConflictError, NotFoundError
 from services.storage.engine import writer
 from services.storage.repositories import Page
+from services.storage.sql import as_utc, dialect_insert, utc_now
 from services.storage.tables import (
     annotation_events,
     annotations,
@@ -124,28 +124,6 @@ class ClassFailureCount:
     failures: int
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    # SQLite returns timestamps without an offset; every one written here is UTC.
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
-
-
-def _insert(connection: Connection, table: sa.Table) -> Any:
-    if connection.dialect.name == "postgresql":
-        return postgresql.insert(table)
-    if connection.dialect.name == "sqlite":
-        return sqlite.insert(table)
-    raise NotImplementedError(
-        f"database dialect {connection.dialect.name!r} is not supported; "
-        "use SQLite or PostgreSQL"
-    )
-
-
 def _failure_flag(criterion: str) -> sa.ColumnElement[Any]:
     if criterion == "top1":
         return predictions.c.is_top1_failure
@@ -165,9 +143,9 @@ def _annotation_from_row(
         category=row.category,
         note=row.note,
         version=row.version,
-        created_at=_aware(row.created_at),  # type: ignore[arg-type]
-        updated_at=_aware(row.updated_at),  # type: ignore[arg-type]
-        retracted_at=_aware(row.retracted_at),
+        created_at=as_utc(row.created_at),  # type: ignore[arg-type]
+        updated_at=as_utc(row.updated_at),  # type: ignore[arg-type]
+        retracted_at=as_utc(row.retracted_at),
         events=None if events is None else tuple(events),
     )
 
@@ -279,7 +257,7 @@ class AnnotationRepository:
         a retracted annotation revives it with a new version and a ``created``
         event. Both statements run in one transaction.
         """
-        now = _now()
+        now = utc_now()
         key = (
             annotations.c.job_id == job_id,
             annotations.c.image_id == image_id,
@@ -290,7 +268,7 @@ class AnnotationRepository:
                 sa.select(annotations.c.retracted_at).where(*key).with_for_update()
             ).first()
 
-            statement = _insert(connection, annotations).values(
+            statement = dialect_insert(connection, annotations).values(
                 job_id=job_id,
                 image_id=image_id,
                 annotator=annotator,
@@ -346,7 +324,7 @@ class AnnotationRepository:
         ``set_note`` is true, so a note can be cleared with None. Raises
         NotFoundError for an unknown id and ConflictError for a retracted one.
         """
-        now = _now()
+        now = utc_now()
         with self._writer.begin() as connection:
             current = self._locked(connection, annotation_id)
             if current.retracted_at is not None:
@@ -385,7 +363,7 @@ class AnnotationRepository:
         annotation that is already retracted changes nothing. Raises
         NotFoundError for an unknown id.
         """
-        now = _now()
+        now = utc_now()
         with self._writer.begin() as connection:
             current = self._locked(connection, annotation_id)
             if current.retracted_at is not None:
@@ -563,7 +541,7 @@ class AnnotationRepository:
                 action=action,
                 category=category,
                 note=note,
-                recorded_at=_now(),
+                recorded_at=utc_now(),
             )
         )
 
@@ -584,7 +562,7 @@ class AnnotationRepository:
                     action=row.action,
                     category=row.category,
                     note=row.note,
-                    recorded_at=_aware(row.recorded_at),  # type: ignore[arg-type]
+                    recorded_at=as_utc(row.recorded_at),  # type: ignore[arg-type]
                 )
             )
         return found
@@ -600,7 +578,7 @@ class AnnotationRepository:
         created_by: str | None,
     ) -> Sample:
         """Insert a sample and its items, in the order of ``image_ids``."""
-        now = _now()
+        now = utc_now()
         with self._writer.begin() as connection:
             row = connection.execute(
                 sa.insert(samples)
@@ -659,6 +637,6 @@ class AnnotationRepository:
             size=row.size,
             seed=row.seed,
             created_by=row.created_by,
-            created_at=_aware(row.created_at),  # type: ignore[arg-type]
+            created_at=as_utc(row.created_at),  # type: ignore[arg-type]
             items=items,
         )

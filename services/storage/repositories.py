@@ -12,15 +12,15 @@ import logging
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from services.errors import InvalidFieldError, NotFoundError
 from services.storage.engine import writer
+from services.storage.sql import as_utc, dialect_insert, utc_now
 from services.storage.tables import (
     ANALYSIS_STATES,
     CRITERIA,
@@ -161,30 +161,6 @@ class ChunkRun:
     finished_at: datetime | None
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    # SQLite stores timestamps without an offset; every timestamp written
-    # here is UTC.
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
-
-
-def _insert(connection: Connection, table: sa.Table) -> Any:
-    """Return a dialect INSERT that supports ON CONFLICT."""
-    if connection.dialect.name == "postgresql":
-        return postgresql.insert(table)
-    if connection.dialect.name == "sqlite":
-        return sqlite.insert(table)
-    raise NotImplementedError(
-        f"database dialect {connection.dialect.name!r} is not supported; "
-        "use SQLite or PostgreSQL"
-    )
-
-
 def _batches(items: Sequence[T], size: int = _IN_BATCH) -> Iterable[Sequence[T]]:
     for begin in range(0, len(items), size):
         yield items[begin : begin + size]
@@ -210,7 +186,7 @@ def _check_one_of(field: str, value: str, allowed: Collection[str]) -> None:
 def _job_from_row(row: sa.Row[Any]) -> Job:
     values = dict(row._mapping)
     for name in ("created_at", "started_at", "finished_at"):
-        values[name] = _aware(values[name])
+        values[name] = as_utc(values[name])
     return Job(**values)
 
 
@@ -321,7 +297,7 @@ class Repository:
                     chunks_total=chunks_total,
                     chunks_done=0,
                     ensemble_id=ensemble_id,
-                    created_at=_now(),
+                    created_at=utc_now(),
                 )
                 .returning(*jobs.c)
             ).one()
@@ -386,7 +362,7 @@ class Repository:
         """
         _check_one_of("state", state, JOB_STATES)
         values: dict[str, Any] = {"state": state}
-        now = _now()
+        now = utc_now()
         if state == "running":
             values["started_at"] = sa.func.coalesce(jobs.c.started_at, now)
         if state in TERMINAL_JOB_STATES:
@@ -467,7 +443,7 @@ class Repository:
         if not values:
             return
         with self._writer.begin() as connection:
-            statement = _insert(connection, images)
+            statement = dialect_insert(connection, images)
             statement = statement.on_conflict_do_update(
                 index_elements=[images.c.id],
                 set_={
@@ -502,7 +478,7 @@ class Repository:
                     "upsert the images before their predictions"
                 )
             errored = self._image_ids_in(connection, image_errors, job_id, ids)
-            now = _now()
+            now = utc_now()
             values = []
             for row in batch:
                 if row.image_id in errored:
@@ -534,7 +510,7 @@ class Repository:
             if not values:
                 return 0
             statement = (
-                _insert(connection, predictions)
+                dialect_insert(connection, predictions)
                 .on_conflict_do_nothing(
                     index_elements=[predictions.c.job_id, predictions.c.image_id]
                 )
@@ -563,7 +539,7 @@ class Repository:
         ids = [image_id for image_id, _ in batch]
         with self._writer.begin() as connection:
             predicted = self._image_ids_in(connection, predictions, job_id, ids)
-            now = _now()
+            now = utc_now()
             values = [
                 {
                     "job_id": job_id,
@@ -577,7 +553,7 @@ class Repository:
             if not values:
                 return 0
             statement = (
-                _insert(connection, image_errors)
+                dialect_insert(connection, image_errors)
                 .on_conflict_do_nothing(
                     index_elements=[image_errors.c.job_id, image_errors.c.image_id]
                 )
@@ -626,9 +602,9 @@ class Repository:
 
     def record_chunk_attempt(self, job_id: int, chunk: int) -> int:
         """Count one more attempt at a chunk and return the attempts so far."""
-        now = _now()
+        now = utc_now()
         with self._writer.begin() as connection:
-            statement = _insert(connection, chunk_runs).values(
+            statement = dialect_insert(connection, chunk_runs).values(
                 job_id=job_id, chunk=chunk, attempts=1, done=False, last_attempt_at=now
             )
             statement = statement.on_conflict_do_update(
@@ -652,10 +628,10 @@ class Repository:
         last chunks at once exactly one gets True. The job's state is not
         changed here.
         """
-        now = _now()
+        now = utc_now()
         with self._writer.begin() as connection:
             ensure_row = (
-                _insert(connection, chunk_runs)
+                dialect_insert(connection, chunk_runs)
                 .values(job_id=job_id, chunk=chunk, attempts=0, done=False)
                 .on_conflict_do_nothing(
                     index_elements=[chunk_runs.c.job_id, chunk_runs.c.chunk]
@@ -704,8 +680,8 @@ class Repository:
                 chunk=row.chunk,
                 attempts=row.attempts,
                 done=bool(row.done),
-                last_attempt_at=_aware(row.last_attempt_at),
-                finished_at=_aware(row.finished_at),
+                last_attempt_at=as_utc(row.last_attempt_at),
+                finished_at=as_utc(row.finished_at),
             )
             for row in rows
         ]

@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from services.errors import InvalidFieldError, NotFoundError
@@ -27,6 +26,7 @@ from services.storage.repositories import (
     Page,
     failure_from_row,
 )
+from services.storage.sql import dialect_insert
 from services.storage.tables import (
     CATEGORY_KEYS,
     annotations,
@@ -68,18 +68,6 @@ class StoredSuggestion:
     decided_by: list[list[Any]]
     evidence: dict[str, Any]
     created_at: datetime
-
-
-def _insert(connection: Connection, table: sa.Table) -> Any:
-    """Return a dialect INSERT that supports ON CONFLICT."""
-    if connection.dialect.name == "postgresql":
-        return postgresql.insert(table)
-    if connection.dialect.name == "sqlite":
-        return sqlite.insert(table)
-    raise NotImplementedError(
-        f"database dialect {connection.dialect.name!r} is not supported; "
-        "use SQLite or PostgreSQL"
-    )
 
 
 def _batches(items: Sequence[str]) -> Iterable[Sequence[str]]:
@@ -285,7 +273,7 @@ class SuggestionRepository:
             return 0
         with self._writer.begin() as connection:
             statement = (
-                _insert(connection, suggestions)
+                dialect_insert(connection, suggestions)
                 .on_conflict_do_nothing(
                     index_elements=[suggestions.c.job_id, suggestions.c.image_id]
                 )
