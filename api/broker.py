@@ -28,7 +28,7 @@ from worker.celery_app import (
 
 logger = logging.getLogger(__name__)
 
-# How long a positive answer to a worker ping is trusted.
+# How long a successful worker ping is trusted, in seconds.
 PING_CACHE_S = 5.0
 
 
@@ -42,7 +42,7 @@ class WorkerClient:
         self._redis = redis_client(redis_url(celery.conf.failcat_settings))
 
     def ping(self, timeout_s: float = 1.0) -> list[str]:
-        """Return the names of the worker nodes that answer a ping."""
+        """Return the names of the worker nodes that reply to a ping."""
         try:
             replies = self.celery.control.ping(timeout=timeout_s) or []
         except (OperationalError, redis.RedisError, OSError) as exc:
@@ -53,7 +53,7 @@ class WorkerClient:
         return nodes
 
     def require_broker(self) -> None:
-        """Raise UnavailableError at once when Redis does not answer a ping."""
+        """Raise UnavailableError at once when Redis does not reply to a ping."""
         try:
             self._redis.ping()
         except (redis.RedisError, OSError) as exc:
@@ -99,7 +99,7 @@ class WorkerClient:
         except CeleryTimeoutError:
             result.revoke()
             raise UnavailableError(
-                f"no worker answered within {self.timeout_s:g} s "
+                f"no worker returned a result within {self.timeout_s:g} s "
                 "(FAILCAT_PREDICT_TIMEOUT_S); try again when the workers are less busy"
             ) from None
         except (OperationalError, redis.RedisError, OSError) as exc:

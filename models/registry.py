@@ -16,7 +16,7 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Preprocessing:
-    """How an RGB image becomes one member's input tensor.
+    """Steps that turn an RGB image into one member's input tensor.
 
     The shorter side is resized to ``resize_shorter`` with ``interpolation``,
     the centre ``crop`` x ``crop`` square is kept, and pixels become
@@ -56,7 +56,7 @@ class Member:
     @property
     def preprocessing(self) -> Preprocessing:
         # NOTE: size + 32 and (x - 127) / 128 reproduce the published accuracy of
-        # these weights; the torchvision mean and std lose 6 to 11 points.
+        # these weights. The torchvision mean and std lose 6 to 11 points.
         return Preprocessing(resize_shorter=self.input_size + 32, crop=self.input_size)
 
     @property

@@ -1,4 +1,4 @@
-"""Domain errors. Each carries the HTTP status the API answers with."""
+"""Domain errors. Each carries the HTTP status of the API response."""
 
 from __future__ import annotations
 
@@ -87,6 +87,6 @@ class ConflictError(FailcatError):
 
 
 class UnavailableError(FailcatError):
-    """A worker, the database or Redis did not answer in time."""
+    """A worker, the database or Redis did not respond in time."""
 
     status = 503

@@ -165,7 +165,7 @@ def test_openapi_and_docs(client):
 def test_result_keys_expire(client, tench_bytes, redis_server, service_settings):
     from worker.celery_app import WORKER_STATUS_TASK, create_celery
 
-    # A task result nobody forgets, so its key stays for Redis to expire.
+    # This result is not forgotten, so its key stays until Redis expires it.
     result = create_celery(service_settings).send_task(WORKER_STATUS_TASK)
     result.get(timeout=60)
     ttl = redis_server.client().ttl(f"celery-task-meta-{result.id}")
