@@ -85,6 +85,6 @@ def create_app(
 
     if not settings.api_keys:
         logger.warning(
-            "no API keys are configured (FAILCAT_API_KEYS); writes answer 401"
+            "no API keys are configured (FAILCAT_API_KEYS), so writes get 401"
         )
     return app

@@ -22,7 +22,7 @@ class Healthz(MethodView):
 @blp.route("/readyz")
 class Readyz(MethodView):
     def get(self):  # type: ignore[no-untyped-def]
-        """Report ready when a worker answers and has loaded every member"""
+        """Report ready when a worker replies and has loaded every member"""
         client = current_app.extensions["failcat_workers"]
         try:
             nodes = client.ping()

@@ -118,7 +118,7 @@ def read_manifest(model_dir: Path) -> Manifest | None:
 
 
 def expected_entry_fields(member: Member) -> dict[str, Any]:
-    """Return the registry's view of what a member's entry must say."""
+    """Return the fields a member's manifest entry must have, from the registry."""
     return {
         "name": member.name,
         "file": member.onnx_file,

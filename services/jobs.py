@@ -255,7 +255,7 @@ def predict_images(
 
 @dataclass(frozen=True)
 class ChunkOutcome:
-    """What running a chunk did."""
+    """Outcome of running one chunk of a job."""
 
     ran: bool
     job_finished: bool

@@ -1,6 +1,6 @@
 """The Celery application: broker, serialization, queues and delivery guarantees.
 
-This module holds configuration only. The API sends tasks by name through the
+This module contains configuration only. The API sends tasks by name through the
 same application object, so it never imports the tasks or ONNX Runtime.
 """
 

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from services.errors import InvalidFieldError, NotFoundError
 from services.storage.engine import writer
-from services.storage.sql import as_utc, dialect_insert, utc_now
+from services.storage.sql import as_utc, dialect_insert, insert_new_rows, utc_now
 from services.storage.tables import (
     ANALYSIS_STATES,
     CRITERIA,
@@ -509,14 +509,12 @@ class Repository:
                 )
             if not values:
                 return 0
-            statement = (
-                dialect_insert(connection, predictions)
-                .on_conflict_do_nothing(
-                    index_elements=[predictions.c.job_id, predictions.c.image_id]
-                )
-                .returning(predictions.c.id)
+            inserted = insert_new_rows(
+                connection,
+                predictions,
+                [predictions.c.job_id, predictions.c.image_id],
+                values,
             )
-            inserted = len(connection.execute(statement, values).all())
         skipped = len(batch) - inserted
         if skipped:
             logger.info(

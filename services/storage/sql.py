@@ -36,3 +36,22 @@ def dialect_insert(connection: Connection, table: sa.Table) -> Any:
         f"database dialect {connection.dialect.name!r} is not supported; "
         "use SQLite or PostgreSQL"
     )
+
+
+def insert_new_rows(
+    connection: Connection,
+    table: sa.Table,
+    unique_columns: list[sa.Column[Any]],
+    values: list[dict[str, Any]],
+) -> int:
+    """Insert ``values``, skip rows whose unique columns exist, return the count added.
+
+    Both failcat databases support ON CONFLICT DO NOTHING, so a redelivered
+    batch leaves the rows already written as they are.
+    """
+    statement = (
+        dialect_insert(connection, table)
+        .on_conflict_do_nothing(index_elements=unique_columns)
+        .returning(*table.primary_key.columns)
+    )
+    return len(connection.execute(statement, values).all())

@@ -26,7 +26,7 @@ from services.storage.repositories import (
     Page,
     failure_from_row,
 )
-from services.storage.sql import dialect_insert
+from services.storage.sql import insert_new_rows
 from services.storage.tables import (
     CATEGORY_KEYS,
     annotations,
@@ -272,14 +272,12 @@ class SuggestionRepository:
         if not values:
             return 0
         with self._writer.begin() as connection:
-            statement = (
-                dialect_insert(connection, suggestions)
-                .on_conflict_do_nothing(
-                    index_elements=[suggestions.c.job_id, suggestions.c.image_id]
-                )
-                .returning(suggestions.c.id)
+            inserted = insert_new_rows(
+                connection,
+                suggestions,
+                [suggestions.c.job_id, suggestions.c.image_id],
+                values,
             )
-            inserted = len(connection.execute(statement, values).all())
         skipped = len(values) - inserted
         if skipped:
             logger.info("Job %d: kept %d suggestions already recorded", job_id, skipped)

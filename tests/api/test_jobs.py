@@ -338,7 +338,7 @@ def test_prediction_overtakes_queued_chunks(stack: ServiceStack, test_data_dir: 
     )
     job = stack.client.get(f"/v1/jobs/{created['id']}").get_json()
     assert response.status_code == 200
-    # Answered while most of the job's chunks were still queued behind it.
+    # The prediction returned while most of the job's chunks were still queued.
     assert job["chunks"]["done"] < job["chunks"]["total"] // 2
     assert stack.wait_job(created["id"])["state"] == "done"
 
